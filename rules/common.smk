@@ -1,0 +1,76 @@
+# Helpers shared by every rule file: discovered songs, file paths, code hashes.
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+from vocalsep.discovery import discover
+from vocalsep.demo import demo_songs
+
+# Scripts import the package from this checkout, in any environment (conda, cluster node).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+)
+
+PROCESS = config["process_dir"]
+RTG = config["rtg_dir"]
+RESULTS = config["results_dir"]
+
+with warnings.catch_warnings(record=True) as _discovery_warnings:
+    warnings.simplefilter("always")
+    DISCOVERED = discover(PROCESS)
+for _w in _discovery_warnings:
+    logger.warning(f"discovery: {_w.message}")
+
+# With no songs in process/, the workflow runs on synthesised demo songs.
+USING_DEMO = not any(s.usable for s in DISCOVERED)
+SONGS = demo_songs(config, RESULTS) if USING_DEMO else DISCOVERED
+USABLE = [s for s in SONGS if s.usable]
+PAIRED = [s for s in USABLE if s.paired]
+MIX_ONLY = [s for s in USABLE if not s.paired]
+_BY_KEY = {(s.mode, s.name): s for s in USABLE}
+
+# Each rule file adds a function that lists its final files; `rule all` asks for them all.
+TARGETS = {}
+
+
+def all_targets(wildcards):
+    return [path for name in sorted(TARGETS) for path in TARGETS[name]()]
+
+
+def song_regex(songs):
+    """A wildcard constraint that matches exactly these song names (empty set: matches nothing)."""
+    import re
+
+    names = sorted({s.name for s in songs})
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
+def song_files(wildcards):
+    """The input files of one song: {'mix': path} and, when it has one, {'stem': path}."""
+    song = _BY_KEY[(wildcards.mode, wildcards.song)]
+    files = {"mix": song.mix}
+    if song.stem:
+        files["stem"] = song.stem
+    return files
+
+
+def per_song(pattern, songs):
+    """Expand a path pattern with {mode} and {song} over the given songs."""
+    return [pattern.format(mode=s.mode, song=s.name) for s in songs]
+
+
+def code_hash(*modules):
+    """A hash of package modules: params that change when the code a rule imports changes."""
+    digest = hashlib.sha256()
+    for module in modules:
+        path = Path(workflow.basedir, "vocalsep", *module.split(".")).with_suffix(".py")
+        if not path.exists():
+            path = path.with_suffix("") / "__init__.py"
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+wildcard_constraints:
+    mode="100-window|no-limit",
+    song="[^/]+",

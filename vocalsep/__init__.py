@@ -1,0 +1,12 @@
+"""vocalsep: the reference open pipeline for singing-voice separation research.
+
+Every step of the Snakemake workflow is a function of this package, so it can be
+tested and called without Snakemake.
+"""
+
+__version__ = "0.1.0"
+
+SAMPLE_RATE = 22050
+WINDOW_SECONDS = 4.7
+WINDOW_SAMPLES = 103_635  # round(4.7 * 22050)
+MODES = ("100-window", "no-limit")

@@ -1,0 +1,37 @@
+"""Command line: `python -m vocalsep COMMAND ...`, mirroring the Python API.
+
+Each branch module that offers a command exposes add_parser(subparsers); the parser it adds
+sets `func` to a callable taking the parsed arguments and returning an exit code.
+"""
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import InputError
+
+# Modules that contribute sub-commands (each has add_parser(subparsers)).
+COMMAND_MODULES = ["vocalsep.prepare"]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="vocalsep", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"vocalsep {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except InputError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

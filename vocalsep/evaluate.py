@@ -1,0 +1,67 @@
+"""Separation quality: BSS Eval v4 (museval, 1 s windows, median) and SI-SDR.
+
+Every method (fingerprint matching, oracles, REPET-SIM, U-Net, the mixture floor)
+is scored by `score`, so their numbers are comparable.
+"""
+
+import json
+import warnings
+
+import numpy as np
+
+from .audio import write_text
+
+METRIC_NAMES = ("SDR", "SIR", "SAR", "SI-SDR")
+
+
+def si_sdr(reference, estimate, eps=1e-12):
+    """Scale-invariant SDR in dB (Le Roux et al. 2019), of 1-D signals."""
+    reference = np.asarray(reference, dtype=np.float64)
+    estimate = np.asarray(estimate, dtype=np.float64)
+    n = min(len(reference), len(estimate))
+    reference, estimate = reference[:n], estimate[:n]
+    alpha = np.dot(estimate, reference) / (np.dot(reference, reference) + eps)
+    target = alpha * reference
+    noise = estimate - target
+    return float(10 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
+
+
+def _median(values):
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else float("nan")
+
+
+def score(vocal_ref, accomp_ref, vocal_est, accomp_est, sr):
+    """Score a two-source estimate.
+
+    Returns {"vocals": {SDR, SIR, SAR, SI-SDR}, "accompaniment": {...}}, the first three from
+    museval's BSS Eval v4 with 1 s windows and hops (median over windows, silent windows skipped
+    as museval does), SI-SDR over the whole signal.
+    """
+    import museval  # imported here: it is slow to import and only scoring needs it
+
+    refs = [np.asarray(x, dtype=np.float64) for x in (vocal_ref, accomp_ref)]
+    ests = [np.asarray(x, dtype=np.float64) for x in (vocal_est, accomp_est)]
+    n = min(len(x) for x in refs + ests)
+    references = np.stack([x[:n] for x in refs])[:, :, None]
+    estimates = np.stack([x[:n] for x in ests])[:, :, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sdr, _isr, sir, sar = museval.evaluate(references, estimates, win=sr, hop=sr)
+    result = {}
+    for i, name in enumerate(("vocals", "accompaniment")):
+        result[name] = {
+            "SDR": _median(sdr[i]),
+            "SIR": _median(sir[i]),
+            "SAR": _median(sar[i]),
+            "SI-SDR": si_sdr(refs[i][:n], ests[i][:n]),
+        }
+    return result
+
+
+def write_metrics(path, song, mode, methods, extra=None):
+    """Write a song's metrics.json: {"song", "mode", "methods": {method: score(...)}, **extra}."""
+    payload = {"song": song, "mode": mode, "methods": methods}
+    payload.update(extra or {})
+    write_text(path, json.dumps(payload, indent=2, allow_nan=True) + "\n")
