@@ -34,6 +34,10 @@ _BY_KEY = {(s.mode, s.name): s for s in USABLE}
 TARGETS = {}
 
 
+# Each separation branch adds a function that lists its per-song metrics.json; the report gathers them.
+METRICS = {}
+
+
 def all_targets(wildcards):
     return [path for name in sorted(TARGETS) for path in TARGETS[name]()]
 
