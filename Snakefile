@@ -12,13 +12,18 @@ configfile: "config.yaml"
 validate(config, "schemas/config.schema.yaml")
 
 
+wildcard_constraints:
+    mode="100-window|no-limit",
+    song="[^/]+",
+
+
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/prepare.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets,
-    default_target: True
     localrule: True

@@ -1,20 +1,16 @@
-# Helpers shared by every rule file: discovered songs, file paths, code hashes.
+# Helpers shared by all rule files (discovered songs, file paths, code hashes).
 import hashlib
-import os
+import sys
 import warnings
 from pathlib import Path
 
-from vocalsep.discovery import discover
-from vocalsep.demo import demo_songs
+sys.path.insert(0, workflow.basedir)  # this checkout's package, whatever is installed
 
-# Scripts import the package from this checkout, in any environment (conda, cluster node).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
-)
+from vocalsep.discovery import discover
+from vocalsep.demo import demo_names, demo_songs
 
 PROCESS = config["process_dir"]
-RTG = config["rtg_dir"]
-RESULTS = config["results_dir"]
+RTG, RESULTS = "rtg", "results"  # fixed folders; write them literally in rule paths ("results/...")
 
 with warnings.catch_warnings(record=True) as _discovery_warnings:
     warnings.simplefilter("always")
@@ -24,7 +20,7 @@ for _w in _discovery_warnings:
 
 # With no songs in process/, the workflow runs on synthesised demo songs.
 USING_DEMO = not any(s.usable for s in DISCOVERED)
-SONGS = demo_songs(config, RESULTS) if USING_DEMO else DISCOVERED
+SONGS = demo_songs(config, "results") if USING_DEMO else DISCOVERED
 USABLE = [s for s in SONGS if s.usable]
 PAIRED = [s for s in USABLE if s.paired]
 MIX_ONLY = [s for s in USABLE if not s.paired]
@@ -43,11 +39,20 @@ def all_targets(wildcards):
 
 
 def song_regex(songs):
-    """A wildcard constraint that matches exactly these song names (empty set: matches nothing)."""
+    """A {song} constraint matching exactly these songs, each only in its own mode's folder.
+
+    A lookbehind on "<mode>/" ties each name to its mode, so two rules can make the same file
+    name for disjoint sets of songs (say, paired and mix-only) without ambiguity.
+    """
     import re
 
-    names = sorted({s.name for s in songs})
-    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+    parts = []
+    for mode in ("100-window", "no-limit"):
+        names = sorted({s.name for s in songs if s.mode == mode})
+        if names:
+            alternatives = "|".join(re.escape(n) for n in names)
+            parts.append(f"(?<={re.escape(mode)}/)(?:{alternatives})")
+    return "|".join(parts) if parts else "(?!)"
 
 
 def song_files(wildcards):
@@ -73,8 +78,3 @@ def code_hash(*modules):
             path = path.with_suffix("") / "__init__.py"
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-wildcard_constraints:
-    mode="100-window|no-limit",
-    song="[^/]+",

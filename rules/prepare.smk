@@ -1,0 +1,80 @@
+# Discovery table and preparation of every song into rtg/{mode}/{song}/.
+
+
+rule discovery:
+    output:
+        "results/discovery.tsv",
+    log:
+        "logs/discovery.log",
+    benchmark:
+        "benchmarks/discovery.tsv"
+    conda:
+        "../envs/audio.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        songs=[(s.name, s.mode, s.mix, s.stem, s.status) for s in SONGS],
+    script:
+        "../scripts/discovery.py"
+
+
+rule prepare_pair:
+    input:
+        unpack(song_files),
+    output:
+        mix="rtg/{mode}/{song}/stereo_mixture.wav",
+        vocal="rtg/{mode}/{song}/isolated_vocal.wav",
+        alignment="rtg/{mode}/{song}/alignment.json",
+        report="rtg/{mode}/{song}/prepare.json",
+    log:
+        "logs/prepare/{mode}/{song}.log",
+    benchmark:
+        "benchmarks/prepare/{mode}/{song}.tsv"
+    wildcard_constraints:
+        song=song_regex(PAIRED),
+    conda:
+        "../envs/audio.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        prepare=config["prepare"],
+        alignment=config["alignment"],
+        code=code_hash("prepare", "align", "audio"),
+    script:
+        "../scripts/prepare.py"
+
+
+rule prepare_mix:
+    input:
+        unpack(song_files),
+    output:
+        mix="rtg/{mode}/{song}/stereo_mixture.wav",
+        report="rtg/{mode}/{song}/prepare.json",
+    log:
+        "logs/prepare/{mode}/{song}.log",
+    benchmark:
+        "benchmarks/prepare/{mode}/{song}.tsv"
+    wildcard_constraints:
+        song=song_regex(MIX_ONLY),
+    conda:
+        "../envs/audio.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        prepare=config["prepare"],
+        code=code_hash("prepare", "audio"),
+    script:
+        "../scripts/prepare.py"
+
+
+TARGETS["prepare"] = lambda: [
+    "results/discovery.tsv",
+    *per_song("rtg/{mode}/{song}/stereo_mixture.wav", USABLE),
+    *per_song("rtg/{mode}/{song}/isolated_vocal.wav", PAIRED),
+]

@@ -1,0 +1,1 @@
+"""Carvana branch: the image U-Net on car segmentation (synthetic cars by default)."""
