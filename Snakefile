@@ -20,6 +20,7 @@ wildcard_constraints:
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/prepare.smk"
+include: "rules/carvana.smk"
 
 
 rule all:

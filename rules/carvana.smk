@@ -1,0 +1,95 @@
+# Carvana branch: the image U-Net on car segmentation (target `carvana`).
+# Data (synthetic cars unless config names a real Carvana folder) -> training -> held-out scores.
+# Training resumes from results/carvana/checkpoints/, which no rule declares, so Snakemake
+# never deletes it when a job fails.
+
+CARVANA = config["carvana"]
+CARVANA_DATA = CARVANA["data_dir"] or "results/carvana/data"
+CARVANA_CODE = ("carvana.data", "carvana.metrics", "models.image_unet", "models.parts")
+
+
+rule carvana_data:
+    output:
+        directory("results/carvana/data"),
+    log:
+        "logs/carvana_data.log",
+    benchmark:
+        "benchmarks/carvana_data.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=20,
+    params:
+        synthetic=CARVANA["synthetic"],
+        code=code_hash("carvana.synth", "audio"),
+    script:
+        "../scripts/carvana_generate.py"
+
+
+rule carvana_train:
+    input:
+        data=CARVANA_DATA,
+    output:
+        model="results/carvana/model.pth",
+        history="results/carvana/training.csv",
+        plot="results/carvana/training.png",
+        split="results/carvana/split.json",
+    log:
+        "logs/carvana_train.log",
+    benchmark:
+        "benchmarks/carvana_train.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: CARVANA["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        settings=CARVANA["train"],
+        checkpoints="results/carvana/checkpoints",
+        code=code_hash("carvana.train", *CARVANA_CODE),
+    script:
+        "../scripts/carvana_train.py"
+
+
+rule carvana_evaluate:
+    input:
+        data=CARVANA_DATA,
+        model="results/carvana/model.pth",
+        split="results/carvana/split.json",
+    output:
+        metrics="results/carvana/metrics.json",
+        predictions=directory("results/carvana/predictions"),
+        overlay="results/carvana/overlay.png",
+    log:
+        "logs/carvana_evaluate.log",
+    benchmark:
+        "benchmarks/carvana_evaluate.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: CARVANA["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        threshold=CARVANA["threshold"],
+        device=CARVANA["train"]["device"],
+        code=code_hash("carvana.predict", *CARVANA_CODE),
+    script:
+        "../scripts/carvana_evaluate.py"
+
+
+TARGETS["carvana"] = lambda: [
+    "results/carvana/metrics.json",
+    "results/carvana/overlay.png",
+    "results/carvana/training.csv",
+    "results/carvana/training.png",
+]
+
+
+rule carvana:
+    input:
+        TARGETS["carvana"](),
+    localrule: True
