@@ -147,3 +147,20 @@ def test_inputs_are_never_modified(tmp_path):
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (mix, stem)}
     run_pair(mix, stem, "100-window", tmp_path / "rtg")
     assert before == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (mix, stem)}
+
+
+def test_command_line_prepares_a_song_and_names_a_bad_file(tmp_path):
+    import subprocess
+    import sys
+
+    mix, stem = write_song(tmp_path / "in", "cli song", "no-limit", seconds=5.0)
+    done = subprocess.run([sys.executable, "-m", "vocalsep", "prepare", str(mix), str(stem), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["samples"] == sf.info(tmp_path / "out" / "isolated_vocal.wav").frames
+    bad = tmp_path / "bad_nl-full.wav"
+    bad.write_text("not audio")
+    failed = subprocess.run([sys.executable, "-m", "vocalsep", "prepare", str(bad), "-o", str(tmp_path / "x")],
+                            capture_output=True, text=True, cwd=REPO)
+    assert failed.returncode == 2 and f"{bad}: is not a readable audio file" in failed.stderr
+    assert "Traceback" not in failed.stderr
