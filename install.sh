@@ -12,6 +12,20 @@ if ! command -v ffmpeg >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
 fi
 
+# For the tests only: a single-node SLURM (tests/test_slurm.py) and headless Chromium (the report
+# test). Installed when missing and root or sudo is at hand; otherwise those tests skip, saying why.
+missing=()
+for pkg in slurmctld slurmd slurm-client munge chromium; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" \
+        >/dev/null; } \
+        || echo "install.sh: could not install ${missing[*]}; their tests will be skipped" >&2
+fi
+
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
