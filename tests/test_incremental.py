@@ -1,0 +1,125 @@
+"""Incremental reruns of the whole workflow under the workstation profile (profiles/default).
+
+After a full run on three songs (two pairs and a mix-only song): a changed mix reruns exactly that
+song's jobs and the aggregates; touched files whose bytes did not change rerun nothing; a changed
+setting reruns only the rules that use it; changed package code reruns the rules that import it.
+"""
+
+import os
+import shutil
+import time
+
+import pytest
+import soundfile as sf
+
+from conftest import REPO, copy_workflow, dry_run_jobs, snakemake, write_song
+
+pytestmark = pytest.mark.slow
+
+PAIRS = ["first song", "ça va"]
+MIX_ONLY = "third.take-2"
+SONGS = PAIRS + [MIX_ONLY]
+# The whole workflow but the Carvana branch, which has no songs (and the longest training).
+WHOLE = ("--omit-from", "carvana_data")
+
+
+def song_of(wildcards):
+    """The song named in a job's 'wildcards:' line, or None for an aggregate job."""
+    for part in wildcards.split(", "):
+        if part.startswith("song="):
+            return part[len("song="):]
+    return None
+
+
+def per_song_jobs(jobs):
+    """{song: {rule: count}} and {aggregate rule: count} of a dry run's jobs."""
+    songs, aggregates = {}, {}
+    for rule, wildcards_list in jobs.items():
+        for wildcards in wildcards_list or [""]:
+            song = song_of(wildcards)
+            target = songs.setdefault(song, {}) if song else aggregates
+            target[rule] = target.get(rule, 0) + 1
+    return songs, aggregates
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """A workflow copy, profiles included, run to the end on three songs; returns (path, plan)."""
+    work = copy_workflow(tmp_path_factory.mktemp("incremental"))
+    shutil.copytree(REPO / "profiles", work / "profiles")
+    for i, name in enumerate(PAIRS):
+        # FLOAT 6 s: over Snakemake's default 1 MB checksum limit, so the profile's limit is what counts
+        write_song(work / "process", name, "100-window", seconds=6.0, seed=i, subtype="FLOAT")
+    write_song(work / "process", MIX_ONLY, "100-window", seconds=6.0, seed=7, stem=False, subtype="FLOAT")
+    plan = dry_run_jobs(work, *WHOLE)
+    snakemake(work, *WHOLE)
+    assert dry_run_jobs(work, *WHOLE) == {}
+    return work, plan
+
+
+def touch_later(path, seconds=5):
+    later = time.time() + seconds
+    os.utime(path, (later, later))
+
+
+def test_the_full_run_covers_every_song(full_run):
+    _, plan = full_run
+    songs, _ = per_song_jobs(plan)
+    assert set(songs) == set(SONGS)
+    assert "prepare_mix" in songs[MIX_ONLY] and all("prepare_pair" in songs[s] for s in PAIRS)
+
+
+def test_touched_files_with_unchanged_bytes_rerun_nothing(full_run):
+    work, _ = full_run
+    touched = [p for folder in ("process", "rtg", "results") for p in (work / folder).rglob("*") if p.is_file()]
+    assert any(p.stat().st_size > 1_000_000 for p in touched)
+    for path in touched:
+        touch_later(path)
+    assert dry_run_jobs(work, *WHOLE) == {}
+    # without the profile's checksum limit, Snakemake would go by the times of the large files
+    plain = snakemake(work, "-n", "--workflow-profile", "none", *WHOLE).stdout
+    assert "reason: Updated input files: process/100-window/first song_100-full.wav" in plain, plain[-3000:]
+
+
+def test_a_changed_mix_reruns_that_song_and_the_aggregates(full_run):
+    work, plan = full_run
+    planned_songs, planned_aggregates = per_song_jobs(plan)
+    mix = work / "process" / "100-window" / "ça va_100-full.wav"
+    data, sr = sf.read(mix)
+    sf.write(mix, data * 0.8, sr, subtype="FLOAT")
+    songs, aggregates = per_song_jobs(dry_run_jobs(work, *WHOLE))
+    assert songs == {"ça va": planned_songs["ça va"]}
+    assert set(aggregates) <= set(planned_aggregates)
+    snakemake(work, *WHOLE)
+    assert dry_run_jobs(work, *WHOLE) == {}
+
+
+def test_a_changed_setting_reruns_only_the_rules_that_use_it(full_run):
+    work, _ = full_run
+    config = work / "config.yaml"
+    original = config.read_text()
+    try:
+        # only the alignment of pairs reads it: the mix-only song's preparation stays
+        config.write_text(original.replace("max_null_db: -0.2", "max_null_db: -0.3"))
+        jobs = dry_run_jobs(work, *WHOLE)
+        songs, _ = per_song_jobs(jobs)
+        assert set(songs) == set(PAIRS) and "prepare_pair" in jobs and "prepare_mix" not in jobs
+        reasons = snakemake(work, "-n", *WHOLE).stdout
+        assert "Params have changed since last execution" in reasons, reasons[-3000:]
+    finally:
+        config.write_text(original)
+    assert dry_run_jobs(work, *WHOLE) == {}
+
+
+def test_changed_package_code_reruns_the_rules_that_import_it(full_run):
+    work, _ = full_run
+    module = work / "vocalsep" / "align.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# a change in the alignment code\n")
+        jobs = dry_run_jobs(work, *WHOLE)
+        assert "prepare_pair" in jobs and len(jobs["prepare_pair"]) == len(PAIRS)
+        assert "prepare_mix" not in jobs  # the mix-only preparation does not import align.py
+    finally:
+        module.write_text(original)
+    assert dry_run_jobs(work, *WHOLE) == {}
