@@ -119,16 +119,16 @@ def scan_pairs(data_dir):
 def split_by_car(ids, val_fraction, test_fraction, seed=0):
     """Split image ids into (train, val, test) so that all views of one car fall on one side.
 
-    Each non-empty fraction gets at least one car when there are enough cars to leave one
-    for training.
+    Each non-zero fraction gets at least one car; ValueError when no car is left for training.
     """
     cars = sorted({car_of(i) for i in ids})
     random.Random(seed).shuffle(cars)
     n = len(cars)
-    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 and n >= 3 else 0
-    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 and n - n_test >= 2 else 0
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
     if n - n_test - n_val < 1:
-        raise ValueError(f"{n} cars are too few for a split with validation and test cars")
+        raise ValueError(f"{n} cars are too few for {n_val} validation and {n_test} test car(s) "
+                         "and at least one training car")
     test_cars, val_cars = set(cars[:n_test]), set(cars[n_test:n_test + n_val])
     side = lambda i: "test" if car_of(i) in test_cars else "val" if car_of(i) in val_cars else "train"  # noqa: E731
     parts = {"train": [], "val": [], "test": []}
