@@ -21,6 +21,9 @@ include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/prepare.smk"
 include: "rules/carvana.smk"
+include: "rules/fingerprint.smk"
+include: "rules/separate.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -1,0 +1,60 @@
+# Fingerprint cache (issue 3): per prepared song and source, 19 views x every STFT scale x 425
+# metrics per window, one job writing every .npy (+ a JSON sidecar each).
+
+FP = config["fingerprint"]
+FP_SOURCES = {"mix": "stereo_mixture.wav", "vocal": "isolated_vocal.wav"}
+FP_FILES = [f"n{n}/slice_{k:02d}" for n in FP["scales"] for k in range(19)]
+FP_CODE = (
+    "fingerprint.song",
+    "fingerprint.cache",
+    "fingerprint.fingerprint",
+    "fingerprint.metrics",
+    "fingerprint.views",
+    "fingerprint.stft",
+    "audio",
+)
+
+
+rule fingerprint:
+    input:
+        audio=lambda wc: f"{RTG}/{wc.mode}/{wc.song}/{FP_SOURCES[wc.source]}",
+    output:
+        npy=[
+            f"{RESULTS}/fingerprint/{{mode}}/{{song}}/{{source}}/{f}.npy"
+            for f in FP_FILES
+        ],
+        sidecar=[
+            f"{RESULTS}/fingerprint/{{mode}}/{{song}}/{{source}}/{f}.json"
+            for f in FP_FILES
+        ],
+    log:
+        "logs/fingerprint/{mode}/{song}/{source}.log",
+    benchmark:
+        "benchmarks/fingerprint/{mode}/{song}/{source}.tsv"
+    wildcard_constraints:
+        song=song_regex(USABLE),
+        source="mix|vocal",
+    conda:
+        "../envs/audio.yaml"
+    threads: FP["threads"]
+    resources:
+        mem_mb=lambda wc: 1500 if wc.mode == "100-window" else 3000,
+        runtime=lambda wc: 10 if wc.mode == "100-window" else 60,
+    params:
+        fingerprint=FP,
+        code=code_hash(*FP_CODE),
+    script:
+        "../scripts/fingerprint.py"
+
+
+TARGETS["fingerprint"] = lambda: [
+    *[
+        f"{RESULTS}/fingerprint/{s.mode}/{s.name}/{source}/{f}.npy"
+        for source, songs in (("mix", USABLE), ("vocal", PAIRED))
+        for s in songs
+        for f in FP_FILES
+    ],
+    *per_song(f"{RESULTS}/{{mode}}/{{song}}/metrics.json", PAIRED),
+    f"{RESULTS}/report/metrics.csv",
+    f"{RESULTS}/report/summary.png",
+]

@@ -1,0 +1,42 @@
+# Fingerprint-matching separation (issue 3): per paired song, the optimised mask, the baselines
+# on the same STFT (IRM2, IRM1, IBM, REPET-SIM, the mixture), BSS Eval scores and pictures.
+# Matching recomputes the vocal's fingerprint chunk by chunk (it needs it in torch, on the
+# optimiser's device), so it depends on the prepared pair only, not on the cache.
+
+
+rule fingerprint_match:
+    input:
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
+        vocal=f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav",
+    output:
+        vocal=f"{RESULTS}/{{mode}}/{{song}}/extracted_vocal.wav",
+        accompaniment=f"{RESULTS}/{{mode}}/{{song}}/extracted_accompaniment.wav",
+        mixture=f"{RESULTS}/{{mode}}/{{song}}/1_original_mixture.wav",
+        target=f"{RESULTS}/{{mode}}/{{song}}/2_target_vocal.wav",
+        loss_plot=f"{RESULTS}/{{mode}}/{{song}}/optimization_loss.png",
+        spectrograms=f"{RESULTS}/{{mode}}/{{song}}/spectrograms.png",
+        metrics=f"{RESULTS}/{{mode}}/{{song}}/metrics.json",
+    log:
+        "logs/fingerprint_match/{mode}/{song}.log",
+    benchmark:
+        "benchmarks/fingerprint_match/{mode}/{song}.tsv"
+    wildcard_constraints:
+        song=song_regex(PAIRED),
+    conda:
+        "../envs/audio.yaml"
+    threads: FP["threads"]
+    resources:
+        mem_mb=lambda wc: 2000 if wc.mode == "100-window" else 4000,
+        runtime=lambda wc: 20 if wc.mode == "100-window" else 240,
+    params:
+        fingerprint=FP,
+        code=code_hash(
+            "matching", "baselines", "evaluate", "plots", "fingerprint.song", *FP_CODE
+        ),
+    script:
+        "../scripts/match_song.py"
+
+
+METRICS["fingerprint"] = lambda: per_song(
+    f"{RESULTS}/{{mode}}/{{song}}/metrics.json", PAIRED
+)

@@ -1,0 +1,19 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
+
+import torch
+
+from vocalsep.fingerprint.song import fingerprint_song
+from vocalsep.workflow import run_job
+
+
+def job(smk, log):
+    torch.set_num_threads(smk.threads)
+    fp = smk.params.fingerprint
+    out_dir = Path(smk.output.npy[0]).parent.parent  # .../{source}/n{nfft}/slice_00.npy
+    fingerprint_song(smk.input.audio, out_dir, tuple(fp["scales"]), fp["hop_fraction"])
+
+
+run_job(snakemake, job)

@@ -1,0 +1,24 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
+
+import torch
+
+from vocalsep.device import pick_device
+from vocalsep.fingerprint.song import separate_song
+from vocalsep.matching import MatchSettings
+from vocalsep.workflow import run_job
+
+
+def job(smk, log):
+    torch.set_num_threads(smk.threads)
+    fp = smk.params.fingerprint
+    settings = MatchSettings.from_config(fp)
+    device = pick_device(fp.get("device", "cpu"))
+    log.info("device %s, %d threads", device, smk.threads)
+    separate_song(smk.input.mix, smk.input.vocal, dict(smk.output.items()), smk.wildcards.song,
+                  smk.wildcards.mode, settings, fp["repet_segment_seconds"], device)
+
+
+run_job(snakemake, job)

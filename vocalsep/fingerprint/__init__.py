@@ -1,0 +1,16 @@
+"""Multi-scale spectral fingerprint: 19 views x 3 STFT scales x 425 metrics per window.
+
+One code path in torch serves the cached fingerprint (no gradient) and the differentiable
+matching loss (vocalsep.matching).
+"""
+
+from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, window_metrics
+from .stft import bin_frequencies, hop_length, istft, stft
+from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES, compute_views, pooled_frequencies
+from .fingerprint import ScaleFingerprint, fingerprint_scale, fingerprint_signal
+
+__all__ = [
+    "COLUMNS", "GROUPS", "N_METRICS", "NOT_DIFFERENTIABLE", "N_VIEWS", "POOLED", "VIEW_DESCRIPTIONS",
+    "VIEW_NAMES", "ScaleFingerprint", "bin_frequencies", "compute_views", "fingerprint_scale",
+    "fingerprint_signal", "hop_length", "istft", "pooled_frequencies", "stft", "window_metrics",
+]

@@ -1,0 +1,118 @@
+"""The fingerprint cache: one windows x 425 float32 .npy per view and scale, plus a JSON sidecar.
+
+Layout: <out_dir>/n<n_fft>/slice_<k:02d>.npy and slice_<k:02d>.json. Long signals are processed
+in blocks of windows (with a two-window halo so the 5x5 kernels see their neighbours), written
+into memory-mapped files, so memory stays bounded whatever the song's length. Files appear under
+their final names only once every block of a scale is written.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from .fingerprint import scale_metrics
+from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS
+from .stft import hop_length, stft
+from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES
+
+HALO = 2            # windows of context on each side of a block (5x5 blob kernel)
+BLOCK_BINS = 1 << 18  # windows x bins per block
+
+
+def view_paths(out_dir, scales):
+    """Every .npy path of a fingerprint folder, scale by scale, view by view."""
+    return [Path(out_dir, f"n{n}", f"slice_{k:02d}.npy") for n in scales for k in range(N_VIEWS)]
+
+
+def sidecar(n_fft, hop, sr, k, windows, samples):
+    """The settings and column names stored beside view k of one scale."""
+    pooled = k in POOLED
+    return {
+        "vocalsep_version": __version__,
+        "view": k, "view_name": VIEW_NAMES[k], "view_description": VIEW_DESCRIPTIONS[VIEW_NAMES[k]],
+        "sample_rate": sr, "n_fft": n_fft, "hop": hop, "window": "hann", "centered": True,
+        "samples": samples, "windows": windows,
+        "window_hop_seconds": (2 * hop if pooled else hop) / sr,
+        "profile_points": PROFILE_POINTS, "profile_grid_hz": [0.0, sr / 2],
+        "dtype": "float32", "shape": [windows, N_METRICS],
+        "groups": {g: [s.start, s.stop] for g, s in GROUPS.items()},
+        "not_differentiable": list(NOT_DIFFERENTIABLE),
+        "columns": list(COLUMNS),
+    }
+
+
+def _blocks(n_windows, n_bins):
+    size = max(8, (BLOCK_BINS // max(n_bins, 1)) // 2 * 2)
+    for start in range(0, n_windows, size):
+        yield start, min(n_windows, start + size)
+
+
+def write_scale(signal, sr, n_fft, hop_fraction, out_dir):
+    """Fingerprint one scale of a 1-D float32 tensor into out_dir/n<n_fft>/; returns the .npy paths."""
+    hop = hop_length(n_fft, hop_fraction)
+    with torch.no_grad():
+        mag = stft(signal, n_fft, hop).abs()
+    n_win, n_bins = mag.shape
+    folder = Path(out_dir, f"n{n_fft}")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [n_win // 2 if k in POOLED else n_win for k in range(N_VIEWS)]
+    tmp = []
+    try:
+        for k in range(N_VIEWS):
+            fd, name = tempfile.mkstemp(prefix=f".slice_{k:02d}.", suffix=".npy.part", dir=folder)
+            os.close(fd)
+            tmp.append(name)
+        arrays = [np.lib.format.open_memmap(t, mode="w+", dtype=np.float32, shape=(rows[k], N_METRICS))
+                  for k, t in enumerate(tmp)]
+        for a, b in _blocks(n_win, n_bins):
+            lo, hi = max(0, a - HALO), min(n_win, b + HALO)
+            with torch.no_grad():
+                full, pooled, _, _ = scale_metrics(mag[lo:hi], n_fft, sr)
+            full = full[:, a - lo : a - lo + (b - a)].numpy()
+            p0 = (a - lo) // 2
+            pooled = pooled[:, p0 : p0 + (b - a) // 2].numpy()
+            for k in range(N_VIEWS):
+                if k in POOLED:
+                    block = pooled[POOLED.index(k)]
+                    arrays[k][a // 2 : a // 2 + len(block)] = block
+                else:
+                    arrays[k][a:b] = full[k]
+        for arr in arrays:
+            arr.flush()
+        del arrays
+        paths = []
+        for k, t in enumerate(tmp):
+            final = folder / f"slice_{k:02d}.npy"
+            meta = sidecar(n_fft, hop, sr, k, rows[k], int(signal.shape[-1]))
+            _write_json(final.with_suffix(".json"), meta)
+            os.replace(t, final)
+            paths.append(final)
+        return paths
+    finally:
+        for t in tmp:
+            if os.path.exists(t):
+                os.unlink(t)
+
+
+def _write_json(path, payload):
+    from ..audio import write_text
+
+    write_text(path, json.dumps(payload, indent=1) + "\n")
+
+
+def write_fingerprint(signal, sr, out_dir, scales=(2048, 1024, 512), hop_fraction=0.5):
+    """Write the whole cache of one signal (numpy or torch, 1-D); returns the .npy paths."""
+    x = torch.as_tensor(np.asarray(signal, dtype=np.float32))
+    return [p for n in scales for p in write_scale(x, sr, n, hop_fraction, out_dir)]
+
+
+def read_view(path):
+    """(metrics array (windows, 425), sidecar dict) of one cached view."""
+    path = Path(path)
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    return np.load(path, mmap_mode="r"), meta

@@ -1,0 +1,102 @@
+"""The two per-song jobs of the fingerprint branch.
+
+- `fingerprint_song`: the cache of one prepared source (mix or vocal), 19 views x all scales.
+- `separate_song`: fingerprint matching, the baselines on the same STFT, their BSS Eval scores,
+  the wavs and the pictures, for one paired song.
+"""
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import SAMPLE_RATE
+from ..audio import load_mono, write_wav
+from ..errors import InputError
+from .cache import write_fingerprint
+from .stft import stft
+
+log = logging.getLogger(__name__)
+
+MATCHING = "fingerprint_matching"
+
+
+def load_pair(mix_path, vocal_path, sr=SAMPLE_RATE):
+    """A prepared pair as two float32 arrays of equal length (InputError if they differ)."""
+    mix = load_mono(mix_path, sr)
+    vocal = load_mono(vocal_path, sr)
+    if len(mix) != len(vocal):
+        raise InputError(vocal_path, f"has {len(vocal)} samples but its mix {mix_path} has {len(mix)}: "
+                         "a prepared pair must have equal lengths (rerun the preparation)")
+    if not np.any(vocal):
+        raise InputError(vocal_path, "is silent: there is no vocal to match")
+    return mix, vocal
+
+
+def fingerprint_song(audio_path, out_dir, scales, hop_fraction, sr=SAMPLE_RATE):
+    """Write the fingerprint cache of one prepared wav; returns the .npy paths."""
+    signal = load_mono(audio_path, sr)
+    t0 = time.perf_counter()
+    paths = write_fingerprint(signal, sr, out_dir, scales, hop_fraction)
+    log.info("%s: %d views in %.1f s (%.1f s of audio)", audio_path, len(paths), time.perf_counter() - t0,
+             len(signal) / sr)
+    return paths
+
+
+def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_segment_seconds=30.0,
+                  device="cpu", sr=SAMPLE_RATE):
+    """Run matching + baselines on one pair and write every output.
+
+    outputs: mapping with keys vocal, accompaniment, mixture, target, loss_plot, spectrograms,
+    metrics (file paths). Returns the methods' scores.
+    """
+    from ..baselines import baselines
+    from ..evaluate import score, write_metrics
+    from ..matching import loss_reduction, match
+    from ..plots import loss_plot, spectrogram_plot
+    from .views import VIEW_NAMES
+
+    mix, vocal = load_pair(mix_path, vocal_path, sr)
+    accompaniment = mix - vocal
+    t0 = time.perf_counter()
+    est, mask, history = match(mix, vocal, sr, settings, device=device)
+    seconds = time.perf_counter() - t0
+    log.info("matching: %.1f s for %.1f s of audio", seconds, len(mix) / sr)
+    write_wav(outputs["vocal"], est, sr)
+    write_wav(outputs["accompaniment"], mix - est, sr)
+    write_wav(outputs["mixture"], mix, sr)
+    write_wav(outputs["target"], vocal, sr)
+    methods = {MATCHING: score(vocal, accompaniment, est, mix - est, sr)}
+    t1 = time.perf_counter()
+    for name, (v_est, a_est) in baselines(mix, vocal, sr, settings.mask_n_fft, settings.mask_hop,
+                                          repet_segment_seconds).items():
+        methods[name] = score(vocal, accompaniment, v_est, a_est, sr)
+    log.info("baselines and scores: %.1f s", time.perf_counter() - t1)
+    reduction = loss_reduction(history)
+    write_metrics(outputs["metrics"], song, mode, methods, extra={
+        "method_columns": {MATCHING: {"fingerprint_loss_reduction": reduction}},
+        "fingerprint_loss": {"initial": history["initial"], "final": history["final"],
+                             "reduction": reduction,
+                             "note": "1 - final/initial fingerprint loss: not a separation quality measure"},
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
+        "seconds": {"matching": seconds, "audio": len(mix) / sr},
+    })
+    loss_plot(history, VIEW_NAMES, settings.scales, outputs["loss_plot"])
+    with torch.no_grad():
+        spec = [stft(torch.from_numpy(np.asarray(x, dtype=np.float32)), settings.mask_n_fft,
+                     settings.mask_hop).numpy() for x in (vocal, mix, est)]
+    spectrogram_plot(*spec, mask, sr, settings.mask_hop, outputs["spectrograms"])
+    return methods
+
+
+def output_paths(folder):
+    """The outputs of separate_song inside one results folder."""
+    folder = Path(folder)
+    return {
+        "vocal": folder / "extracted_vocal.wav", "accompaniment": folder / "extracted_accompaniment.wav",
+        "mixture": folder / "1_original_mixture.wav", "target": folder / "2_target_vocal.wav",
+        "loss_plot": folder / "optimization_loss.png", "spectrograms": folder / "spectrograms.png",
+        "metrics": folder / "metrics.json",
+    }

@@ -1,0 +1,154 @@
+"""The 19 views of a magnitude spectrogram: fixed kernels applied as one batched conv2d.
+
+A spectrogram here is (..., windows, bins): time along rows, frequency along columns.
+Kernels are written below as pictures K[f, t] (row = frequency, increasing upwards in
+index, column = time) and transposed once to the (time, frequency) layout.
+Signed responses (line, edge, Laplacian, high-pass) are rectified: a view is |response|,
+so every view is a non-negative "magnitude" the metrics can read. Borders are padded by
+repeating the edge, so a constant image gives exactly zero on every zero-sum kernel.
+"""
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+
+EDGE_ANGLES = (22.5, 45.0, 67.5, 90.0, 112.5, 135.0, 157.5)
+
+VIEW_NAMES = (
+    "raw", "horizontal", "vertical", "diagonal_up", "diagonal_down", "blob", "harmonic_stack",
+    "high_pass", "low_pass",
+    *[f"edge_{a:g}" for a in EDGE_ANGLES],
+    "laplacian", "max_pool_2x2", "avg_pool_2x2",
+)
+N_VIEWS = len(VIEW_NAMES)  # 19
+POOLED = (17, 18)          # views that halve windows and bins (2x2 pooling, stride 2)
+HARMONIC_STACK_ORDERS = 4  # slice 6 averages the bins at 1, 2, 3 and 4 times each frequency
+
+VIEW_DESCRIPTIONS = {
+    "raw": "the magnitude itself",
+    "horizontal": "3x3 line detector along time (sustained partials)",
+    "vertical": "3x3 line detector along frequency (onsets, broadband clicks)",
+    "diagonal_up": "3x3 line detector, frequency rising with time",
+    "diagonal_down": "3x3 line detector, frequency falling with time",
+    "blob": "5x5 difference of Gaussians (sigma 0.8 minus 1.6 bins), zero-sum",
+    "harmonic_stack": "mean of the bins at 1, 2, 3, 4 times each frequency (0 above Nyquist)",
+    "high_pass": "3x3 identity minus 3x3 mean",
+    "low_pass": "3x3 mean",
+    **{f"edge_{a:g}": f"3x3 Sobel edge detector for edges running at {a:g} degrees "
+       "(0 = along time, 90 = along frequency, i.e. onsets)" for a in EDGE_ANGLES},
+    "laplacian": "3x3 four-neighbour Laplacian",
+    "max_pool_2x2": "2x2 max-pool, stride 2 (halves windows and bins)",
+    "avg_pool_2x2": "2x2 average-pool, stride 2 (halves windows and bins)",
+}
+
+
+def _line(picture):
+    k = torch.tensor(picture, dtype=torch.float64)
+    return k / k.clamp(min=0).sum()
+
+
+def _gaussian(sigma, size=5):
+    r = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _sobel(angle_deg):
+    """Derivative across an edge running at angle_deg (from the time axis towards frequency)."""
+    d_t = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=torch.float64) / 4  # along time
+    d_f = d_t.T  # along frequency (row index grows with frequency)
+    a = math.radians(angle_deg)
+    return -math.sin(a) * d_t + math.cos(a) * d_f
+
+
+@functools.lru_cache(maxsize=1)
+def kernels_3x3():
+    """The 3x3 kernels as pictures K[f, t], in the order of the conv views they produce."""
+    pictures = {
+        "horizontal": _line([[-1, -1, -1], [2, 2, 2], [-1, -1, -1]]),
+        "vertical": _line([[-1, 2, -1], [-1, 2, -1], [-1, 2, -1]]),
+        # rows grow with frequency: (0,0),(1,1),(2,2) is frequency rising with time
+        "diagonal_up": _line([[2, -1, -1], [-1, 2, -1], [-1, -1, 2]]),
+        "diagonal_down": _line([[-1, -1, 2], [-1, 2, -1], [2, -1, -1]]),
+        "high_pass": torch.tensor([[0, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=torch.float64) - 1 / 9,
+        "low_pass": torch.full((3, 3), 1 / 9, dtype=torch.float64),
+        **{f"edge_{a:g}": _sobel(a) for a in EDGE_ANGLES},
+        "laplacian": torch.tensor([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=torch.float64),
+    }
+    return pictures
+
+
+@functools.lru_cache(maxsize=1)
+def blob_kernel():
+    """The 5x5 difference of Gaussians as a picture K[f, t] (positive part sums to 1)."""
+    k = _gaussian(0.8) - _gaussian(1.6)
+    return k / k.clamp(min=0).sum()
+
+
+@functools.lru_cache(maxsize=8)
+def _conv_weights(dtype, device_type):
+    pics = kernels_3x3()
+    w3 = torch.stack([pics[n].T for n in pics])[:, None]  # (C, 1, t, f)
+    w5 = blob_kernel().T[None, None]
+    device = torch.device(device_type)
+    return tuple(pics), w3.to(dtype=dtype, device=device), w5.to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=16)
+def _harmonic_index(n_bins, device_type):
+    f = torch.arange(n_bins)
+    h = torch.arange(1, HARMONIC_STACK_ORDERS + 1)[:, None]
+    idx = h * f
+    valid = idx < n_bins
+    return idx.clamp(max=n_bins - 1).reshape(-1).to(device_type), valid.to(device_type)
+
+
+def harmonic_stack(mag):
+    """Slice 6: for each bin f, the mean magnitude at f, 2f, 3f and 4f (0 above Nyquist)."""
+    n_bins = mag.shape[-1]
+    idx, valid = _harmonic_index(n_bins, mag.device.type)
+    gathered = mag[..., idx].reshape(*mag.shape[:-1], HARMONIC_STACK_ORDERS, n_bins)
+    return (gathered * valid.to(mag.dtype)).mean(dim=-2)
+
+
+def compute_views(mag, which=None):
+    """Views of magnitude spectrograms (..., windows, bins).
+
+    which: the view numbers wanted (default all 19). Returns (full, pooled): full is
+    (..., n_full, windows, bins) with the wanted views among 0-16, pooled is
+    (..., n_pooled, windows // 2, bins // 2) with the wanted ones among 17 (max-pool) and
+    18 (average-pool); both in rising view order (a dimension of size 0 when none is wanted).
+    """
+    which = sorted(set(range(N_VIEWS) if which is None else which))
+    lead = mag.shape[:-2]
+    img = mag.reshape(-1, 1, *mag.shape[-2:])
+    names, w3, w5 = _conv_weights(img.dtype, img.device.type)
+    by_name = {}
+    conv = [names.index(VIEW_NAMES[k]) for k in which if VIEW_NAMES[k] in names]
+    if conv:
+        sel = w3 if len(conv) == len(names) else w3[conv]
+        out = F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), sel).abs()
+        by_name.update(zip([names[i] for i in conv], out.unbind(1)))
+    if 5 in which:
+        by_name["blob"] = F.conv2d(F.pad(img, (2, 2, 2, 2), mode="replicate"), w5).abs()[:, 0]
+    if 0 in which:
+        by_name["raw"] = img[:, 0]
+    if 6 in which:
+        by_name["harmonic_stack"] = harmonic_stack(img[:, 0])
+    full_k = [k for k in which if k not in POOLED]
+    if full_k:
+        full = torch.stack([by_name[VIEW_NAMES[k]] for k in full_k], dim=1)
+    else:
+        full = img.new_zeros(img.shape[0], 0, *img.shape[-2:])
+    pooled = [F.max_pool2d(img, 2) if k == 17 else F.avg_pool2d(img, 2) for k in which if k in POOLED]
+    pooled = torch.cat(pooled, dim=1) if pooled else img.new_zeros(img.shape[0], 0, img.shape[-2] // 2,
+                                                                    img.shape[-1] // 2)
+    return full.reshape(*lead, *full.shape[1:]), pooled.reshape(*lead, *pooled.shape[1:])
+
+
+def pooled_frequencies(freqs):
+    """Centre frequencies of 2x2-pooled bins (the mean of each pair)."""
+    n = freqs.shape[-1] // 2
+    return 0.5 * (freqs[: 2 * n : 2] + freqs[1 : 2 * n : 2])

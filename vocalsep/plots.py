@@ -1,0 +1,89 @@
+"""Pictures of the fingerprint branch: optimisation loss, spectrograms, the report summary."""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .audio import atomic_write_bytes  # noqa: E402
+
+
+def save(fig, path):
+    """Write a figure as PNG atomically and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, lambda tmp: open(tmp, "wb").write(buf.getvalue()))
+
+
+def loss_plot(history, view_names, scales, path):
+    """Total loss and each view's loss (mean over scales) per iteration, log scale."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    total = np.asarray(history["total"])
+    it = np.arange(1, len(total) + 1)
+    ax1.plot(it, total, color="k")
+    ax1.set(title="Fingerprint loss (total of the views evaluated each step)", xlabel="iteration",
+            ylabel="loss", yscale="log")
+    per_view = np.asarray(history["per_view"])  # (iterations, scales, views), NaN = not evaluated
+    cmap = plt.get_cmap("tab20")
+    with np.errstate(all="ignore"):
+        for k, name in enumerate(view_names):
+            vals = per_view[:, :, k]
+            seen = ~np.isnan(vals).all(axis=1)
+            if seen.any():
+                ax2.plot(it[seen], np.nanmean(vals[seen], axis=1), ".-" if seen.sum() < len(it) else "-",
+                         lw=1, ms=2, color=cmap(k % 20), label=f"{k} {name}")
+    ax2.set(title=f"Per-view loss (mean over n_fft {', '.join(map(str, scales))})", xlabel="iteration",
+            yscale="log")
+    ax2.legend(fontsize=6, ncol=2, loc="upper right")
+    red = 1 - history["final"] / history["initial"] if history["initial"] else 0.0
+    fig.suptitle(f"Fingerprint loss {history['initial']:.3g} -> {history['final']:.3g} "
+                 f"(fingerprint loss reduction {100 * red:.1f} %; not a quality measure)", fontsize=10)
+    save(fig, path)
+
+
+def _db(mag):
+    return 20 * np.log10(np.maximum(mag, 1e-6))
+
+
+def spectrogram_plot(target, mix, extracted, mask, sr, hop, path):
+    """Four panels: target vocal, mix, extracted vocal (dB magnitudes), and the mask (windows, bins)."""
+    fig, axes = plt.subplots(4, 1, figsize=(11, 11), sharex=True)
+    seconds = mask.shape[0] * hop / sr
+    extent = [0, seconds, 0, sr / 2000]
+    top = _db(np.abs(mix)).max()
+    for ax, (title, mag) in zip(axes[:3], [("Target vocal", target), ("Mixture", mix),
+                                            ("Extracted vocal", extracted)]):
+        im = ax.imshow(_db(np.abs(mag)).T, origin="lower", aspect="auto", extent=extent, cmap="magma",
+                       vmin=top - 80, vmax=top)
+        ax.set(title=title, ylabel="kHz")
+        fig.colorbar(im, ax=ax, label="dB")
+    im = axes[3].imshow(mask.T, origin="lower", aspect="auto", extent=extent, cmap="viridis", vmin=0, vmax=1)
+    axes[3].set(title="Mask (fingerprint matching)", ylabel="kHz", xlabel="seconds")
+    fig.colorbar(im, ax=axes[3])
+    save(fig, path)
+
+
+def summary_plot(table, path, metric="vocals_SDR"):
+    """Methods side by side for every song: one group of bars per (song, mode)."""
+    songs = list(dict.fromkeys(zip(table["song"], table["mode"])))
+    methods = list(dict.fromkeys(table["method"]))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(songs) * max(1, len(methods)) * 0.35 + 3), 5))
+    width = 0.8 / max(1, len(methods))
+    cmap = plt.get_cmap("tab10")
+    for j, method in enumerate(methods):
+        vals = []
+        for song, mode in songs:
+            row = table[(table["song"] == song) & (table["mode"] == mode) & (table["method"] == method)]
+            vals.append(float(row[metric].iloc[0]) if len(row) else np.nan)
+        ax.bar(np.arange(len(songs)) + (j - (len(methods) - 1) / 2) * width, vals, width, label=method,
+               color=cmap(j % 10))
+    ax.set_xticks(np.arange(len(songs)), [f"{s}\n({m})" for s, m in songs], fontsize=8)
+    ax.set(ylabel=f"{metric.replace('_', ' ')} (dB)", title=f"{metric.replace('_', ' ')} per song and method "
+           "(museval BSS Eval v4, median of 1 s windows)")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize=8, ncol=min(4, len(methods)))
+    save(fig, path)
