@@ -41,7 +41,8 @@ rule fingerprint:
         mem_mb=lambda wc: 1500 if wc.mode == "100-window" else 3000,
         runtime=lambda wc: 10 if wc.mode == "100-window" else 60,
     params:
-        fingerprint=FP,
+        scales=FP["scales"],
+        hop_fraction=FP["hop_fraction"],
         code=code_hash(*FP_CODE),
     script:
         "../scripts/fingerprint.py"

@@ -11,9 +11,8 @@ from vocalsep.workflow import run_job
 
 def job(smk, log):
     torch.set_num_threads(smk.threads)
-    fp = smk.params.fingerprint
     out_dir = Path(smk.output.npy[0]).parent.parent  # .../{source}/n{nfft}/slice_00.npy
-    fingerprint_song(smk.input.audio, out_dir, tuple(fp["scales"]), fp["hop_fraction"])
+    fingerprint_song(smk.input.audio, out_dir, tuple(smk.params.scales), smk.params.hop_fraction)
 
 
 run_job(snakemake, job)

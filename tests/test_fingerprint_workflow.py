@@ -1,0 +1,61 @@
+"""The fingerprint rules in a real Snakemake run: cache, per-song matching job, lint."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import copy_workflow, dry_run_jobs, snakemake, write_song
+
+pytestmark = pytest.mark.slow
+
+SONG = "ça va.take-2"
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    work = copy_workflow(tmp_path_factory.mktemp("fp"))
+    write_song(work / "process", SONG, "100-window", seconds=5.0, seed=3)
+    (work / "small.yaml").write_text(
+        "fingerprint:\n  iterations: 3\n  loss_views: [0, 17]\n  threads: 1\n"
+    )
+    return work
+
+
+def targets():
+    return [f"results/100-window/{SONG}/metrics.json",
+            f"results/fingerprint/100-window/{SONG}/vocal/n512/slice_18.npy",
+            f"results/fingerprint/100-window/{SONG}/mix/n2048/slice_00.npy"]
+
+
+def test_the_rules_make_the_cache_and_the_song_results(work):
+    snakemake(work, *targets(), "--configfile", "small.yaml")
+    for source in ("mix", "vocal"):
+        folder = work / "results" / "fingerprint" / "100-window" / SONG / source
+        assert len(list(folder.rglob("slice_*.npy"))) == 57 and len(list(folder.rglob("slice_*.json"))) == 57
+        arr = np.load(folder / "n2048" / "slice_06.npy")
+        assert arr.shape == (103_635 // 1024 + 1, 425) and np.isfinite(arr).all()
+    song = work / "results" / "100-window" / SONG
+    for name in ("extracted_vocal.wav", "extracted_accompaniment.wav", "1_original_mixture.wav",
+                 "2_target_vocal.wav", "optimization_loss.png", "spectrograms.png"):
+        assert (song / name).stat().st_size > 0
+    data = json.loads((song / "metrics.json").read_text())
+    assert data["settings"]["iterations"] == 3 and len(data["methods"]) == 6
+    assert (work / "logs" / "fingerprint_match" / "100-window" / f"{SONG}.log").exists()
+    assert (work / "benchmarks" / "fingerprint" / "100-window" / SONG / "vocal.tsv").exists()
+    assert dry_run_jobs(work, *targets(), "--configfile", "small.yaml") == {}
+
+
+def test_a_change_of_matching_settings_reruns_only_the_matching(work):
+    (work / "other.yaml").write_text("fingerprint:\n  iterations: 4\n  loss_views: [0, 17]\n  threads: 1\n")
+    jobs = dry_run_jobs(work, *targets(), "--configfile", "other.yaml")
+    assert jobs == {"fingerprint_match": [f"mode=100-window, song={SONG}"]}
+
+
+def test_the_lint_has_nothing_to_say_about_these_rules(work):
+    out = snakemake(work, "--lint", check=False)
+    text = out.stdout + out.stderr
+    for rule in ("rule fingerprint ", "rule fingerprint_match ", "rule report "):
+        assert rule not in text, text
+    for file in ("fingerprint.smk", "separate.smk", "report.smk"):
+        assert f"rules/{file}:" not in text, text

@@ -1,0 +1,127 @@
+"""Fingerprint matching, the baselines and the scores on real (synthesised) pairs."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vocalsep.audio import to_mono, resample
+from vocalsep.baselines import METHODS, baselines, oracle_masks
+from vocalsep.demo import synthesise
+from vocalsep.evaluate import score
+from vocalsep.fingerprint.stft import stft
+from vocalsep.matching import FingerprintLoss, MatchSettings, chunks, loss_reduction, match, optimise_mask
+from conftest import REPO
+
+SR = 22050
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def pair(seconds, seed=0):
+    """A demo-like pair at 22050 Hz: sung voice (glottal pulses, formants, consonants) + band."""
+    mix, vocal = synthesise(seed, 44100, seconds)
+    mix, vocal = (resample(to_mono(x), 44100, SR) for x in (mix, vocal))
+    return mix, vocal
+
+
+def test_the_loss_is_zero_at_the_reference_and_positive_for_the_mix():
+    mix, vocal = pair(1.2)
+    loss = FingerprintLoss(torch.from_numpy(vocal), SR, MatchSettings())
+    at_ref, per_view = loss(torch.from_numpy(vocal))
+    at_mix, per_view_mix = loss(torch.from_numpy(mix))
+    assert float(at_ref) == pytest.approx(0.0, abs=1e-6)
+    assert per_view.shape == (3, 19) and torch.isfinite(per_view_mix).all()
+    assert float(at_mix) > 0.1 and (per_view_mix > 0).all()
+
+
+def test_the_mask_stays_in_0_1_and_the_loss_goes_down():
+    mix, vocal = pair(1.2, seed=1)
+    settings = MatchSettings(iterations=25, learning_rate=0.2, loss_views=(0, 5, 12, 17))
+    mask, history = optimise_mask(torch.from_numpy(mix), torch.from_numpy(vocal), SR, settings)
+    assert mask.min() >= 0.0 and mask.max() <= 1.0
+    assert mask.shape == tuple(stft(torch.from_numpy(mix), 1024, 256).shape)
+    assert history["final"] < 0.7 * history["initial"]
+    assert history["per_view"].shape == (25, 3, 19)
+    assert np.isnan(history["per_view"][:, :, 1]).all() and not np.isnan(history["per_view"][:, :, 5]).any()
+    assert 0 < loss_reduction(history) < 1
+
+
+def test_matching_beats_the_mixture_floor_by_a_wide_margin():
+    mix, vocal = pair(3.0, seed=2)
+    settings = MatchSettings(iterations=60, learning_rate=0.2, loss_views=(0,),
+                             group_weights={"profile": 1.0, "bands": 0.2, "shape": 0.2, "harmonic": 0.2,
+                                            "formant": 0.2, "dynamics": 0.2})
+    est, mask, history = match(mix, vocal, SR, settings)
+    acc = mix - vocal
+    got = score(vocal, acc, est, mix - est, SR)["vocals"]
+    floor = score(vocal, acc, mix, mix, SR)["vocals"]
+    assert got["SDR"] > floor["SDR"] + 10 and got["SI-SDR"] > floor["SI-SDR"] + 10
+
+
+def test_chunks_cover_the_song_once_with_context_and_the_mask_joins():
+    settings = MatchSettings(chunk_seconds=1.0, context_seconds=0.2, iterations=3, loss_views=(0,))
+    n = int(3.3 * SR)
+    spans = chunks(n, SR, settings)
+    assert spans[0][0] == 0 and spans[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert all(sa <= a and sb >= b for a, b, sa, sb in spans) and len(spans) == 3
+    mix, vocal = pair(3.3, seed=3)
+    est, mask, _ = match(mix, vocal, SR, settings)
+    assert est.shape == mix.shape and np.isfinite(est).all()
+    assert mask.shape[0] == n // 256 + 1 and (mask > 0).all() and mask.max() <= 1.0
+
+
+def test_the_oracles_and_repet_sim_beat_the_floor_and_sum_to_the_mix():
+    mix, vocal = pair(4.0, seed=4)
+    out = baselines(mix, vocal, SR, 1024, 256, segment_seconds=30.0)
+    assert set(out) == set(METHODS)
+    acc = mix - vocal
+    sdr = {k: score(vocal, acc, v, a, SR)["vocals"]["SDR"] for k, (v, a) in out.items()}
+    assert min(sdr["IRM2"], sdr["IRM1"], sdr["IBM"]) > sdr["mixture"] + 8
+    assert sdr["REPET-SIM"] > sdr["mixture"]
+    for name in ("IRM2", "IRM1", "IBM", "REPET-SIM"):
+        v, a = out[name]
+        np.testing.assert_allclose(v + a, mix, atol=1e-5)
+    np.testing.assert_array_equal(out["mixture"][0], mix)
+    X = stft(torch.from_numpy(mix), 1024, 256)
+    V = stft(torch.from_numpy(vocal), 1024, 256)
+    for m in oracle_masks(V, X - V).values():
+        assert float(m.min()) >= 0 and float(m.max()) <= 1
+
+
+def test_museval_agrees_with_hand_checked_cases():
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(0)
+    n = 3 * SR
+    v = lfilter([1.0], [1.0, -0.9], rng.standard_normal(n))
+    a = lfilter([1.0, 0.5], [1.0], rng.standard_normal(n))
+    v, a = v / v.std(), a / a.std()
+    # leaking a tenth of the accompaniment: interference 20 dB down, no artefacts
+    leak = score(v, a, v + 0.1 * a, 0.9 * a, SR)["vocals"]
+    assert leak["SIR"] == pytest.approx(20.0, abs=0.3) and leak["SDR"] == pytest.approx(20.0, abs=0.3)
+    assert leak["SAR"] > 60
+    # white noise 20 dB down: an artefact, not interference
+    noise = rng.standard_normal(n) * 0.1
+    art = score(v, a, v + noise, a - noise, SR)["vocals"]
+    assert art["SAR"] == pytest.approx(20.0, abs=0.3) and art["SIR"] > 35
+    assert art["SI-SDR"] == pytest.approx(20.0, abs=0.3)
+    # the mixture of two equal-power sources scores 0 dB SIR
+    assert score(v, a, v + a, v + a, SR)["vocals"]["SIR"] == pytest.approx(0.0, abs=0.3)
+
+
+def test_settings_come_from_the_config_section():
+    section = yaml.safe_load((REPO / "config.yaml").read_text())["fingerprint"]
+    settings = MatchSettings.from_config(section)
+    assert settings.scales == tuple(section["scales"]) and settings.iterations == section["iterations"]
+    assert set(settings.group_weights) == {"profile", "bands", "shape", "harmonic", "formant", "dynamics"}
+    assert math.isclose(settings.learning_rate, section["learning_rate"])

@@ -1,0 +1,82 @@
+"""The per-song job's outputs and the report that gathers every branch's metrics.json."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vocalsep.audio import resample, to_mono, write_wav
+from vocalsep.baselines import METHODS
+from vocalsep.demo import synthesise
+from vocalsep.errors import InputError
+from vocalsep.evaluate import score, write_metrics
+from vocalsep.fingerprint.song import MATCHING, output_paths, separate_song
+from vocalsep.matching import MatchSettings
+from vocalsep.report import SCORE_COLUMNS, gather, write_report
+
+SR = 22050
+
+
+@pytest.fixture(scope="module")
+def song_dir(tmp_path_factory):
+    """One paired song separated by the real per-song job (few iterations, a few views)."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("song")
+    mix, vocal = synthesise(5, 44100, 2.0)
+    mix, vocal = (resample(to_mono(x), 44100, SR) for x in (mix, vocal))
+    write_wav(root / "mix.wav", mix, SR)
+    write_wav(root / "vocal.wav", vocal, SR)
+    settings = MatchSettings(iterations=4, loss_views=(0, 9, 18))
+    outputs = output_paths(root / "out")
+    separate_song(root / "mix.wav", root / "vocal.wav", outputs, "ça va", "100-window", settings)
+    return root, outputs, mix, vocal
+
+
+def test_the_song_job_writes_every_output(song_dir):
+    root, outputs, mix, vocal = song_dir
+    for path in outputs.values():
+        assert path.exists() and path.stat().st_size > 0, path
+    data = json.loads(outputs["metrics"].read_text())
+    assert data["song"] == "ça va" and data["mode"] == "100-window"
+    assert set(data["methods"]) == {MATCHING, *METHODS}
+    for method in data["methods"].values():
+        assert set(method) == {"vocals", "accompaniment"}
+    import soundfile as sf
+
+    est, sr = sf.read(outputs["vocal"])
+    acc, _ = sf.read(outputs["accompaniment"])
+    assert sr == SR and np.allclose(est + acc, mix, atol=1e-5)
+    assert "not a separation quality" in data["fingerprint_loss"]["note"]
+
+
+def test_the_report_has_one_row_per_song_mode_and_method(song_dir, tmp_path):
+    root, outputs, mix, vocal = song_dir
+    other = tmp_path / "unet" / "metrics.json"  # another branch, with a method name that clashes
+    s = score(vocal, mix - vocal, 0.9 * vocal, mix - 0.9 * vocal, SR)
+    write_metrics(other, "ça va", "100-window", {"unet": s, "mixture": s})
+    table = write_report([(outputs["metrics"], "fingerprint"), (other, "unet")], tmp_path / "r" / "metrics.csv",
+                         tmp_path / "r" / "summary.png")
+    assert (tmp_path / "r" / "summary.png").stat().st_size > 1000
+    csv = pd.read_csv(tmp_path / "r" / "metrics.csv")
+    assert len(csv) == len(table) == 1 + len(METHODS) + 2
+    assert not csv.duplicated(["song", "mode", "method"]).any()
+    assert {MATCHING, "IRM2", "IRM1", "IBM", "REPET-SIM", "unet", "mixture (fingerprint)",
+            "mixture (unet)"} == set(csv["method"])
+    assert set(SCORE_COLUMNS) <= set(csv.columns)
+    assert csv[SCORE_COLUMNS].notna().all().all()
+    reduction = csv.set_index("method")["fingerprint_loss_reduction"]
+    assert reduction.notna().sum() == 1 and np.isfinite(reduction[MATCHING])
+    sdr = csv.set_index("method")["vocals_SDR"]
+    assert sdr["IRM2"] > sdr["mixture (fingerprint)"]
+
+
+def test_a_broken_metrics_file_is_named_in_the_error(tmp_path):
+    bad = tmp_path / "metrics.json"
+    bad.write_text('{"song": "x"}')
+    with pytest.raises(InputError, match="metrics.json"):
+        gather([bad])
+    bad.write_text("not json")
+    with pytest.raises(InputError, match="not a readable metrics file"):
+        gather([bad])
