@@ -238,6 +238,16 @@ def test_resume_continues_at_the_next_epoch_exactly_as_an_uninterrupted_run(tmp_
     assert fresh["resumed_from"] == 0 and sorted(checkpoints_in(tmp_path / "split" / "checkpoints")) == [1]
 
 
+def test_only_the_last_checkpoints_and_the_best_are_kept_when_asked(tmp_path):
+    generate(tmp_path / "data", cars=4, views=2, width=40, height=32, seed=2)
+    settings = {**TINY, "base_channels": 4, "depth": 2, "test_fraction": 0.0, "val_fraction": 0.25,
+                "epochs": 5, "keep_checkpoints": 2}
+    result = train(tmp_path / "data", tmp_path / "out", settings, progress=False)
+    kept = sorted(checkpoints_in(tmp_path / "out" / "checkpoints"))
+    assert kept == sorted({4, 5, result["best_epoch"]})
+    assert torch.load(tmp_path / "out" / "model.pth", weights_only=False)["epoch"] == result["best_epoch"]
+
+
 def test_predict_command_writes_a_mask_per_image_of_any_folder(trained, cars, tmp_path, capsys):
     out, _ = trained
     folder = tmp_path / "photos"

@@ -2,6 +2,11 @@
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -41,7 +46,7 @@ def test_carvana_target_runs_and_resumes_when_more_epochs_are_asked(tmp_path):
     split = json.loads((out / "split.json").read_text())
     assert metrics["images"] == len(split["test"]) == 4
     assert sorted(p.name for p in (out / "predictions").glob("*.png")) == sorted(f"{i}_mask.png" for i in split["test"])
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint_epoch1.pth",
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pth")) == ["checkpoint_epoch1.pth",
                                                                        "checkpoint_epoch2.pth"]
     assert dry_run_jobs(work, "carvana") == {}
 
@@ -54,7 +59,7 @@ def test_carvana_target_runs_and_resumes_when_more_epochs_are_asked(tmp_path):
     with open(out / "training.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
-    assert len(list((out / "checkpoints").iterdir())) == 4
+    assert len(list((out / "checkpoints").glob("*.pth"))) == 4
 
 
 def test_a_real_folder_with_a_missing_mask_fails_naming_the_image(tmp_path):
@@ -77,3 +82,28 @@ def test_a_real_folder_with_a_missing_mask_fails_naming_the_image(tmp_path):
     assert proc.returncode != 0
     assert "car002_01.jpg" in proc.stderr and "has no mask" in proc.stderr
     assert not (work / "results" / "carvana" / "model.pth").exists()
+
+
+def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
+    """Ctrl-C during training: Snakemake removes the outputs, the checkpoints stay, the rerun resumes."""
+    work = copy_workflow(tmp_path / "wf")
+    tiny_config(work, epochs=50, keep_checkpoints=0)
+    checkpoints = work / "results" / "carvana" / "checkpoints"
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--nocolor", "carvana"], cwd=work,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (checkpoints / "checkpoint_epoch2.pth").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "training never wrote its second checkpoint"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    proc.wait(timeout=120)
+    done = max(int(p.stem.removeprefix("checkpoint_epoch")) for p in checkpoints.glob("*.pth"))
+    if done == 50:
+        pytest.skip("training finished before the interruption arrived")
+    assert proc.returncode != 0
+    assert not (work / "results" / "carvana" / "model.pth").exists()
+    snakemake(work, "carvana")  # same config, no --rerun-incomplete needed
+    log = (work / "logs" / "carvana_train.log").read_text()
+    assert f"resuming after epoch {done} " in log
+    with open(work / "results" / "carvana" / "training.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(1, 51))

@@ -33,7 +33,7 @@ from .metrics import dice_coeff, multiclass_dice, one_hot, predict_mask, segment
 LOG = logging.getLogger("vocalsep.carvana")
 CHECKPOINT_RE = re.compile(r"^checkpoint_epoch(\d+)\.pth$")
 # Settings that do not change what an epoch computes: a run may resume across changes of these.
-RESUMABLE_CHANGES = ("epochs", "device")
+RESUMABLE_CHANGES = ("epochs", "device", "keep_checkpoints")
 
 
 @dataclass
@@ -58,6 +58,7 @@ class TrainSettings:
     amp: bool = True              # mixed precision (CUDA only)
     seed: int = 0
     device: str = "auto"
+    keep_checkpoints: int = 0     # keep only the last N epochs' checkpoints (and the best one); 0: all
 
     @classmethod
     def from_dict(cls, values):
@@ -92,6 +93,15 @@ def _save(obj, path):
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+
+
+def _prune(checkpoint_dir, history, keep):
+    """Delete checkpoints older than the last `keep` epochs, except the best one so far."""
+    best = max(history, key=lambda r: r["val_dice"])["epoch"]
+    last = history[-1]["epoch"]
+    for epoch, path in checkpoints_in(checkpoint_dir).items():
+        if epoch <= last - keep and epoch != best:
+            path.unlink()
 
 
 def _load_checkpoint(path, device):
@@ -175,7 +185,9 @@ def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress
 
     Writes out_dir/split.json (train/val/test ids, by car), out_dir/training.csv,
     out_dir/training.png and out_dir/model.pth (the weights of the epoch with the best
-    validation Dice). Checkpoints go to checkpoint_dir (default out_dir/checkpoints).
+    validation Dice), all at the end, so an interrupted run leaves none of them behind.
+    Checkpoints and a training.csv updated every epoch go to checkpoint_dir (default
+    out_dir/checkpoints).
     `run_tag` (e.g. a code hash) is part of what a checkpoint must match to be resumed.
     Returns a summary dict.
     """
@@ -190,7 +202,6 @@ def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress
     train_ids, val_ids, test_ids = split_by_car([p[0] for p in pairs], settings.val_fraction,
                                                 settings.test_fraction, settings.seed)
     split = {"train": train_ids, "val": val_ids, "test": test_ids}
-    write_text(out_dir / "split.json", json.dumps(split, indent=1) + "\n")
     LOG.info("%d images of %d cars: %d train, %d validation, %d test images (split by car)", len(pairs),
              len({car_of(p[0]) for p in pairs}), len(train_ids), len(val_ids), len(test_ids))
 
@@ -266,17 +277,21 @@ def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress
                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                "rng": _rng_state(generator), "history": history, "settings": asdict(settings)},
               checkpoint_dir / f"checkpoint_epoch{epoch}.pth")
-        write_history(out_dir / "training.csv", history)
+        write_history(checkpoint_dir / "training.csv", history)  # progress; out_dir gets it at the end
+        if settings.keep_checkpoints > 0:
+            _prune(checkpoint_dir, history, settings.keep_checkpoints)
 
     history = history[: settings.epochs]
     if not history:
         raise ValueError("no epoch was trained (epochs must be at least 1)")
-    best = max(history, key=lambda r: r["val_dice"])
+    available = checkpoints_in(checkpoint_dir)
+    best = max((r for r in history if r["epoch"] in available), key=lambda r: r["val_dice"])
     best_state = _load_checkpoint(checkpoint_dir / f"checkpoint_epoch{best['epoch']}.pth", "cpu")
     _save({"model_config": best_state["model_config"], "model": best_state["model"], "scale": settings.scale,
            "epoch": best["epoch"], "val_dice": best["val_dice"], "settings": asdict(settings)},
           out_dir / "model.pth")
     write_history(out_dir / "training.csv", history)
+    write_text(out_dir / "split.json", json.dumps(split, indent=1) + "\n")
     plot_history(out_dir / "training.png", history)
     LOG.info("model.pth: epoch %d, validation Dice %.4f", best["epoch"], best["val_dice"])
     return {"epochs": len(history), "resumed_from": start - 1, "best_epoch": best["epoch"],
