@@ -29,7 +29,7 @@ from vocalsep.carvana.train import train  # noqa: E402
 
 # The full-quality setting: more cars and epochs than the workflow's quick default.
 DATA = {"cars": 120, "views": 4, "width": 240, "height": 160, "seed": 1}
-TRAIN = {"epochs": 30, "learning_rate": 0.002, "lr_patience": 2}
+TRAIN = {"epochs": 20, "learning_rate": 0.002, "lr_patience": 2}
 
 
 def main(argv=None):
