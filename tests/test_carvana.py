@@ -119,13 +119,17 @@ def test_split_never_puts_views_of_one_car_on_two_sides(cars):
         split_by_car(["a_01", "a_02"], 0.5, 0.0)
 
 
-def test_scale_option_resizes_images_and_masks(cars):
+def test_scale_option_resizes_images_and_masks_cached_or_not(cars):
     pairs = scan_pairs(cars[0])[:3]
     data = CarvanaDataset(pairs, scale=0.5)
+    lazy = CarvanaDataset(pairs, scale=0.5, cache_mb=0)  # a set too big for memory is decoded when used
+    assert data.cached and not lazy.cached
     img, mask = data[0]
     assert img.shape == (3, 24, 32) and mask.shape == (24, 32)
     assert img.dtype == torch.float32 and 0 <= img.min() and img.max() <= 1
     assert set(mask.unique().tolist()) <= {0, 1}
+    torch.testing.assert_close(lazy[0][0], img)
+    torch.testing.assert_close(lazy[0][1], mask)
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -162,6 +166,17 @@ def test_unreadable_image_and_mask_files_are_named(tmp_path):
     mask.write_bytes(mask.read_bytes()[:30])  # truncated: the header reads, the pixels do not
     with pytest.raises(InputError, match=re.escape(mask.name)):
         CarvanaDataset(scan_pairs(other))
+
+
+def test_images_of_different_sizes_in_one_training_set_are_named(tmp_path):
+    images = _small_set(tmp_path)
+    odd = images[2]
+    Image.open(odd).resize((40, 30)).save(odd)
+    mask = tmp_path / "masks" / f"{odd.stem}_mask.gif"
+    Image.open(mask).resize((40, 30)).save(mask)
+    pairs = scan_pairs(tmp_path)  # each pair is consistent on its own
+    with pytest.raises(InputError, match=re.escape(odd.name) + r".*\(40, 30\) pixels.*share one size"):
+        CarvanaDataset(pairs)
 
 
 def test_missing_folders_and_bad_models_are_named(tmp_path):
@@ -265,3 +280,42 @@ def test_predict_command_writes_a_mask_per_image_of_any_folder(trained, cars, tm
     assert "broken.jpg" in capsys.readouterr().err
     ids = predict_folder(out / "model.pth", cars[0] / "imgs", tmp_path / "all", device="cpu")
     assert len(ids) == 60
+
+
+def test_several_classes_train_with_softmax_and_predict_class_indices(tmp_path):
+    generate(tmp_path / "data", cars=4, views=2, width=40, height=32, seed=4)
+    for gif in sorted((tmp_path / "data" / "masks").glob("*.gif")):
+        car = np.asarray(Image.open(gif)) > 0
+        rows = np.nonzero(car.any(1))[0]
+        classes = car.astype(np.uint8)
+        classes[: (rows[0] + rows[-1]) // 2][car[: (rows[0] + rows[-1]) // 2]] = 2  # upper half: class 2
+        gif.unlink()
+        Image.fromarray(classes, mode="L").save(gif.with_suffix(".png"))
+    settings = {**TINY, "base_channels": 4, "depth": 2, "n_classes": 3, "val_fraction": 0.25, "test_fraction": 0.25,
+                "epochs": 2}
+    train(tmp_path / "data", tmp_path / "out", settings, progress=False)
+    model, _ = load_model(tmp_path / "out" / "model.pth", torch.device("cpu"))
+    assert model.n_classes == 3
+    metrics = evaluate(tmp_path / "out" / "model.pth", tmp_path / "data", tmp_path / "out" / "split.json",
+                       tmp_path / "pred", tmp_path / "overlay.png", tmp_path / "metrics.json", device="cpu")
+    assert 0 <= metrics["dice"] <= 1 and metrics["images"] == 2
+    for png in (tmp_path / "pred").glob("*.png"):
+        assert set(np.unique(np.asarray(Image.open(png)))) <= {0, 1, 2}
+    with pytest.raises(InputError, match=r"_mask\.png.*mask value 2.*only 2 classes"):
+        train(tmp_path / "data", tmp_path / "out2", {**settings, "n_classes": 2}, progress=False)
+
+
+def test_generate_and_train_commands(tmp_path, capsys):
+    assert cli_main(["carvana-generate", str(tmp_path / "data"), "--cars", "4", "--views", "2", "--width", "32",
+                     "--height", "24", "--seed", "9"]) == 0
+    assert "8 images of 4 cars" in capsys.readouterr().out
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"base_channels": 4, "depth": 2, "val_fraction": 0.25, "test_fraction": 0.25,
+                                    "scale": 1.0, "device": "cpu"}))
+    assert cli_main(["carvana-train", str(tmp_path / "data"), str(tmp_path / "out"), "--settings", str(settings),
+                     "--epochs", "2", "--seed", "1"]) == 0
+    assert "best validation Dice" in capsys.readouterr().out
+    assert sorted(checkpoints_in(tmp_path / "out" / "checkpoints")) == [1, 2]
+    assert torch.load(tmp_path / "out" / "model.pth", weights_only=False)["settings"]["seed"] == 1
+    assert cli_main(["carvana-train", str(tmp_path / "nothing"), str(tmp_path / "out3")]) == 2
+    assert "nothing/imgs" in capsys.readouterr().err

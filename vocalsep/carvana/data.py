@@ -140,33 +140,41 @@ def split_by_car(ids, val_fraction, test_fraction, seed=0):
 class CarvanaDataset(Dataset):
     """Image/mask pairs as tensors: image float (3, H, W) in [0, 1], mask long (H, W).
 
-    All pairs are decoded once and kept in memory as uint8 (small scales fit easily);
-    `flip=True` mirrors a random half of the samples left-right (cars are symmetric),
-    drawing from `generator` so runs are reproducible.
+    Pairs are decoded once and kept in memory as uint8 when they fit in `cache_mb`
+    (synthetic sets, small scales); otherwise each is decoded when used (the full Carvana
+    set at half scale is ~9 GB). `flip=True` mirrors a random half of the samples left-right
+    (cars are symmetric), drawing from `generator` so runs are reproducible.
     """
 
-    def __init__(self, pairs, scale=1.0, n_classes=1, flip=False, generator=None):
+    def __init__(self, pairs, scale=1.0, n_classes=1, flip=False, generator=None, cache_mb=2048):
         if not pairs:
             raise ValueError("a dataset needs at least one image")
-        self.ids = [p[0] for p in pairs]
+        self.pairs, self.scale, self.n_classes = list(pairs), scale, n_classes
+        self.ids = [p[0] for p in self.pairs]
         self.flip, self.generator = flip, generator
-        self.images, self.masks = [], []
-        for image_id, image_path, mask_path in pairs:
-            img, mask = load_image(image_path, scale), load_mask(mask_path, scale, n_classes)
-            if img.shape[:2] != mask.shape:
-                raise InputError(mask_path, f"is {mask.shape[::-1]} pixels after scaling but its image "
-                                            f"{Path(image_path).name} is {img.shape[1::-1]}")
-            self.images.append(torch.from_numpy(img.copy()).permute(2, 0, 1).contiguous())
-            self.masks.append(torch.from_numpy(mask.copy()))
-            if self.images[-1].shape != self.images[0].shape:
-                raise InputError(image_path, f"is {img.shape[1::-1]} pixels (scaled) but {self.ids[0]} is "
-                                             f"{tuple(self.images[0].shape[:0:-1])}: training images share one size")
+        first = self.pairs[0][1]
+        size = image_size(first)
+        for _, image_path, _ in self.pairs:
+            if image_size(image_path) != size:
+                raise InputError(image_path, f"is {image_size(image_path)} pixels but {Path(first).name} is "
+                                             f"{size}: the images of one training run share one size")
+        w, h = (max(1, round(v * scale)) for v in size)
+        self.cached = len(self.pairs) * w * h * 4 <= cache_mb * 2**20
+        self.items = [self._decode(i) for i in range(len(self.pairs))] if self.cached else None
+
+    def _decode(self, index):
+        _, image_path, mask_path = self.pairs[index]
+        img, mask = load_image(image_path, self.scale), load_mask(mask_path, self.scale, self.n_classes)
+        if img.shape[:2] != mask.shape:
+            raise InputError(mask_path, f"is {mask.shape[::-1]} pixels after scaling but its image "
+                                        f"{Path(image_path).name} is {img.shape[1::-1]}")
+        return torch.from_numpy(img.copy()).permute(2, 0, 1).contiguous(), torch.from_numpy(mask.copy())
 
     def __len__(self):
         return len(self.ids)
 
     def __getitem__(self, index):
-        img, mask = self.images[index], self.masks[index]
+        img, mask = self.items[index] if self.cached else self._decode(index)
         if self.flip and torch.rand((), generator=self.generator) < 0.5:
             img, mask = img.flip(-1), mask.flip(-1)
         return img.float() / 255.0, mask.long()
