@@ -88,3 +88,40 @@ class OutConv(nn.Module):
 
     def forward(self, x):
         return self.conv(x)
+
+
+class StridedDown(nn.Module):
+    """Strided convolution (halves H and W, ceil) -> batch norm -> leaky ReLU; no pooling.
+
+    The encoder step of Jansson et al. 2017 (5x5, stride 2, slope 0.2).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=5, slope=0.2):
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride=2, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.LeakyReLU(slope, inplace=True),
+        )
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class StridedUp(nn.Module):
+    """Transposed convolution (doubles H and W) -> fit to the skip -> batch norm -> ReLU -> dropout.
+
+    The decoder step of Jansson et al. 2017; the caller concatenates the skip connection.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=5, dropout=0.0):
+        super().__init__()
+        pad = kernel_size // 2
+        self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=pad,
+                                     output_padding=1)
+        self.post = nn.Sequential(nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True), nn.Dropout2d(dropout))
+
+    def forward(self, x, size):
+        """Upsample x to the spatial `size` (H, W) of the skip it will be joined with."""
+        x = self.up(x)
+        return self.post(fit_to(x, x.new_empty(1, 1, *size)))

@@ -1,0 +1,173 @@
+# Vocal U-Net branch (target `unet`): every usable song separated with the pretrained model,
+# metrics for the paired ones (gathered by the report). `snakemake unet_train` trains a new
+# model on every prepared pair (+ a MUSDB18-HQ folder, + the open corpus when config says so);
+# it resumes from results/unet/train/checkpoints/, which no rule declares, so Snakemake never
+# deletes it when a job fails or is killed. Point `unet: model:` at its model.pt to use it.
+
+UNET = config["unet"]
+UNET_MODEL = UNET["model"] or "vocalsep/models/vocal_unet.pt"
+UNET_CODE = (
+    "unet.separate",
+    "unet.spectrogram",
+    "models.vocal_unet",
+    "models.parts",
+    "audio",
+)
+UNET_TRAIN = UNET["train"]
+
+
+rule unet_separate:
+    input:
+        mix="rtg/{mode}/{song}/stereo_mixture.wav",
+        model=UNET_MODEL,
+    output:
+        vocal="results/unet/{mode}/{song}/vocal.wav",
+        accompaniment="results/unet/{mode}/{song}/accompaniment.wav",
+    log:
+        "logs/unet_separate/{mode}/{song}.log",
+    benchmark:
+        "benchmarks/unet_separate/{mode}/{song}.tsv"
+    wildcard_constraints:
+        song=song_regex(USABLE),
+    conda:
+        "../envs/torch.yaml"
+    threads: UNET["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        device=UNET["device"],
+        chunk_seconds=UNET["chunk_seconds"],
+        code=code_hash(*UNET_CODE),
+    script:
+        "../scripts/unet_separate.py"
+
+
+rule unet_metrics:
+    input:
+        mix="rtg/{mode}/{song}/stereo_mixture.wav",
+        reference="rtg/{mode}/{song}/isolated_vocal.wav",
+        vocal="results/unet/{mode}/{song}/vocal.wav",
+        accompaniment="results/unet/{mode}/{song}/accompaniment.wav",
+    output:
+        "results/unet/{mode}/{song}/metrics.json",
+    log:
+        "logs/unet_metrics/{mode}/{song}.log",
+    benchmark:
+        "benchmarks/unet_metrics/{mode}/{song}.tsv"
+    wildcard_constraints:
+        song=song_regex(PAIRED),
+    conda:
+        "../envs/audio.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        model=UNET_MODEL,
+        code=code_hash("unet.evaluate", "evaluate", "audio"),
+    script:
+        "../scripts/unet_metrics.py"
+
+
+rule unet_train:
+    input:
+        lambda wildcards: (
+            per_song("rtg/{mode}/{song}/stereo_mixture.wav", PAIRED)
+            + per_song("rtg/{mode}/{song}/isolated_vocal.wav", PAIRED)
+            if UNET_TRAIN["rtg"]
+            else []
+        )
+        + (["results/corpus/manifest.json"] if UNET_TRAIN["corpus"] else []),
+    output:
+        model="results/unet/train/model.pt",
+        history="results/unet/train/training.csv",
+        curve="results/unet/train/curve.png",
+    log:
+        "logs/unet_train.log",
+    benchmark:
+        "benchmarks/unet_train.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: UNET["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=600,
+        gpu=1,
+    params:
+        rtg=RTG if UNET_TRAIN["rtg"] else "",
+        corpus=lambda wildcards, input: next(
+            (os.path.dirname(f) for f in input if f.endswith("manifest.json")), ""
+        ),
+        musdb=UNET_TRAIN["musdb_dir"],
+        out_dir=lambda wildcards, output: os.path.dirname(output.model),
+        settings=UNET_TRAIN["settings"],
+        valid_fraction=UNET_TRAIN["valid_fraction"],
+        max_valid=UNET_TRAIN["max_valid"],
+        device=UNET_TRAIN["device"],
+        code=code_hash("unet.train", "unet.data", *UNET_CODE),
+    script:
+        "../scripts/unet_train.py"
+
+
+rule unet_corpus:
+    output:
+        "results/corpus/manifest.json",
+    log:
+        "logs/unet_corpus.log",
+    benchmark:
+        "benchmarks/unet_corpus.tsv"
+    conda:
+        "../envs/audio.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cache=UNET["corpus"]["cache_dir"],
+        out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        seconds=UNET["corpus"]["seconds"],
+        seed=UNET["corpus"]["seed"],
+        code=code_hash("corpus", "audio"),
+    script:
+        "../scripts/unet_corpus.py"
+
+
+rule unet_corpus_eval:
+    input:
+        manifest="results/corpus/manifest.json",
+        model=UNET_MODEL,
+    output:
+        scores="results/unet/corpus_eval/scores.csv",
+        summary="results/unet/corpus_eval/summary.json",
+    log:
+        "logs/unet_corpus_eval.log",
+    benchmark:
+        "benchmarks/unet_corpus_eval.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: UNET["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        pairs=lambda wildcards, input: os.path.dirname(input.manifest),
+        device=UNET["device"],
+        code=code_hash("unet.evaluate", "baselines", "evaluate", *UNET_CODE),
+    script:
+        "../scripts/unet_corpus_eval.py"
+
+
+TARGETS["unet"] = lambda: [
+    *per_song("results/unet/{mode}/{song}/vocal.wav", USABLE),
+    *per_song("results/unet/{mode}/{song}/accompaniment.wav", USABLE),
+    *per_song("results/unet/{mode}/{song}/metrics.json", PAIRED),
+]
+
+METRICS["unet"] = lambda: per_song("results/unet/{mode}/{song}/metrics.json", PAIRED)
+
+
+rule unet:
+    input:
+        TARGETS["unet"](),
+    localrule: True

@@ -1,0 +1,15 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
+
+from vocalsep.unet.evaluate import song_metrics
+from vocalsep.workflow import run_job
+
+
+def job(smk, log):
+    song_metrics(smk.input.mix, smk.input.reference, smk.input.vocal, smk.input.accompaniment, smk.output[0],
+                 song=smk.wildcards.song, mode=smk.wildcards.mode, model=smk.params.model)
+
+
+run_job(snakemake, job)
