@@ -84,6 +84,15 @@ def save_overlay_grid(path, tiles, columns=4):
     atomic_write_bytes(path, lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
 
 
+def _one_view_per_car_first(ids):
+    """Ids reordered so that the first ones show as many different cars as possible."""
+    views = {}
+    for i in ids:
+        views.setdefault(car_of(i), []).append(i)
+    rounds = max(len(v) for v in views.values())
+    return [v[k] for k in range(rounds) for v in views.values() if k < len(v)]
+
+
 def predict_folder(model_path, images_dir, out_dir, threshold=0.5, scale=None, device="auto", overlay_path=None):
     """Write out_dir/<id>_mask.png for every image in images_dir; returns the ids.
 
@@ -111,7 +120,7 @@ def evaluate(model_path, data_dir, split_path, predictions_dir, overlay_path, me
     """Predict the held-out images of a split, score them against their masks, write the results.
 
     Writes predictions_dir/<id>_mask.png, an overlay picture of the first `overlay_count`
-    images (green: correct car pixels, red: false car, blue: missed car) and metrics.json with
+    images, one view per car first (green: correct car pixels, red: false car, blue: missed car) and metrics.json with
     the mean Dice and IoU at full resolution and per image. Returns the metrics dict.
     """
     model, state = load_model(model_path, pick_device(device))
@@ -126,7 +135,8 @@ def evaluate(model_path, data_dir, split_path, predictions_dir, overlay_path, me
     if missing:
         raise InputError(Path(data_dir) / "imgs", f"lacks {len(missing)} image(s) of the split, e.g. {missing[0]}")
     scale = state.get("scale", 1.0)
-    per_image, tiles = {}, []
+    per_image, tiles = {}, {}
+    shown = set(_one_view_per_car_first(ids)[:overlay_count])
     for image_id in ids:
         _, image_path, mask_path = pairs[image_id]
         image, truth = load_image(image_path), load_mask(mask_path, 1.0, model.n_classes)
@@ -134,9 +144,9 @@ def evaluate(model_path, data_dir, split_path, predictions_dir, overlay_path, me
         per_image[image_id] = mask_scores(torch.from_numpy(pred).long(), torch.from_numpy(truth).long(),
                                           model.n_classes)
         save_mask_png(Path(predictions_dir) / f"{image_id}_mask.png", pred, model.n_classes)
-        if len(tiles) < overlay_count:
-            tiles.append(overlay(image, pred, truth))
-    save_overlay_grid(overlay_path, tiles)
+        if image_id in shown:
+            tiles[image_id] = overlay(image, pred, truth)
+    save_overlay_grid(overlay_path, [tiles[i] for i in _one_view_per_car_first(ids) if i in tiles])
     metrics = {
         "subset": subset,
         "images": len(ids),
