@@ -244,6 +244,10 @@ def test_resume_continues_at_the_next_epoch_exactly_as_an_uninterrupted_run(tmp_
     for key in a["model"]:
         torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0)
     assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+    # A damaged last checkpoint: the run falls back to the one before and redoes epoch 3.
+    (tmp_path / "split" / "checkpoints" / "checkpoint_epoch3.pth").write_bytes(b"\x00 truncated")
+    redo = train(tmp_path / "data", tmp_path / "split", {**settings, "epochs": 3}, progress=False)
+    assert redo["resumed_from"] == 2 and redo["history"][-1]["val_dice"] == whole["history"][-1]["val_dice"]
     # Nothing left to do: a rerun trains no epoch.
     again = train(tmp_path / "data", tmp_path / "split", {**settings, "epochs": 3}, progress=False)
     assert again["resumed_from"] == 3

@@ -229,9 +229,14 @@ def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress
 
     history, start = [], 1
     found = checkpoints_in(checkpoint_dir)
-    if found:
-        last = max([e for e in found if e <= settings.epochs] or found)
-        state = _load_checkpoint(found[last], device)
+    state, last = None, None
+    for last in sorted(found, key=lambda e: (e <= settings.epochs, e), reverse=True):
+        try:
+            state = _load_checkpoint(found[last], device)
+            break
+        except InputError as err:  # e.g. a disk that filled up: fall back to the epoch before
+            LOG.warning("%s; trying an earlier checkpoint", err)
+    if state is not None:
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
