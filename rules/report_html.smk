@@ -1,0 +1,82 @@
+# Pages for Snakemake's HTML report (`snakemake --report report.zip`): each song's audio to listen
+# to (mix, reference vocal, every method's estimates) and the metrics table as a page.
+# Every picture and page goes into the report through report() markers; see report/*.rst.
+
+LISTEN_CLIPS = {
+    "mix": "rtg/{mode}/{song}/stereo_mixture.wav",
+    "unet_vocal": "results/unet/{mode}/{song}/vocal.wav",
+    "unet_accompaniment": "results/unet/{mode}/{song}/accompaniment.wav",
+}
+LISTEN_PAIRED_CLIPS = {
+    "reference_vocal": "rtg/{mode}/{song}/isolated_vocal.wav",
+    "matched_vocal": "results/{mode}/{song}/extracted_vocal.wav",
+    "matched_accompaniment": "results/{mode}/{song}/extracted_accompaniment.wav",
+}
+
+
+rule report_listen:
+    input:
+        unpack(
+            lambda wc: {
+                name: path.format(mode=wc.mode, song=wc.song)
+                for name, path in (
+                    LISTEN_CLIPS | LISTEN_PAIRED_CLIPS
+                    if _BY_KEY[(wc.mode, wc.song)].paired
+                    else LISTEN_CLIPS
+                ).items()
+            }
+        ),
+    output:
+        report(
+            "results/report/{mode}/{song}/listen.html",
+            caption="../report/listen.rst",
+            category="Songs",
+            subcategory="{song} ({mode})",
+            labels={"song": "{song}", "mode": "{mode}", "figure": "listen"},
+        ),
+    log:
+        "logs/report_listen/{mode}/{song}.log",
+    benchmark:
+        "benchmarks/report_listen/{mode}/{song}.tsv"
+    conda:
+        "../envs/audio.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        code=code_hash("report_pages", "audio"),
+    script:
+        "../scripts/report_listen.py"
+
+
+rule report_table:
+    input:
+        "results/report/metrics.csv",
+    output:
+        report(
+            "results/report/metrics.html",
+            caption="../report/metrics.rst",
+            category="Summary",
+            labels={"figure": "metrics table"},
+        ),
+    log:
+        "logs/report_table.log",
+    benchmark:
+        "benchmarks/report_table.tsv"
+    conda:
+        "../envs/audio.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        code=code_hash("report_pages"),
+    script:
+        "../scripts/report_table.py"
+
+
+TARGETS["report_html"] = lambda: [
+    "results/report/metrics.html",
+    *per_song("results/report/{mode}/{song}/listen.html", USABLE),
+]

@@ -1,0 +1,15 @@
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
+
+from vocalsep.report_pages import write_metrics_page
+from vocalsep.workflow import run_job
+
+
+def job(smk, log):
+    rows = write_metrics_page(smk.input[0], smk.output[0])
+    log.info("%d rows", rows)
+
+
+run_job(snakemake, job)

@@ -1,0 +1,89 @@
+"""Self-contained HTML pages for Snakemake's report: a song's audio to listen to, the metrics table.
+
+Snakemake's report shows HTML results in a frame; these pages carry everything inline (audio as
+Ogg Vorbis data URIs, no links outside), so report.zip / report.html open offline.
+"""
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from .audio import load, to_mono, write_text
+from .errors import InputError
+
+STYLE = """
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+h1 { font-size: 1.3em; }
+table { border-collapse: collapse; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; position: sticky; top: 0; text-align: left; }
+td.text { text-align: left; }
+audio { width: 28em; }
+"""
+
+
+def audio_data_uri(path, quality=0.6):
+    """The audio file as a mono Ogg Vorbis data URI (about a tenth of the float WAV's size)."""
+    data, sr = load(path)
+    signal = to_mono(data)
+    if signal.size == 0:
+        raise InputError(path, "is empty")
+    peak = float(np.max(np.abs(signal)))
+    if peak > 1.0:  # estimates may exceed full scale; Vorbis would clip them
+        signal = signal / peak
+    buffer = io.BytesIO()
+    sf.write(buffer, signal, sr, format="OGG", subtype="VORBIS", compression_level=1.0 - quality)
+    return "data:audio/ogg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _page(title, body):
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n"
+        f"<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body></html>\n"
+    )
+
+
+def write_listen_page(path, song, mode, clips):
+    """An HTML page with one audio player per clip. clips: [(label, audio path)] in display order."""
+    if not clips:
+        raise InputError(path, f"no audio to show for song '{song}' ({mode})")
+    rows = []
+    for label, clip in clips:
+        rows.append(
+            f"<tr><td class=\"text\">{html.escape(label)}</td>"
+            f"<td><audio controls preload=\"none\" src=\"{audio_data_uri(clip)}\"></audio></td>"
+            f"<td class=\"text\">{html.escape(Path(clip).as_posix())}</td></tr>"
+        )
+    body = (f"<p>Mode {html.escape(mode)}: the mix, the reference vocal where there is one, and every "
+            "method's estimates.</p>\n<table><tr><th>what</th><th>listen</th><th>file</th></tr>\n"
+            + "\n".join(rows) + "\n</table>")
+    write_text(path, _page(f"{song} ({mode})", body))
+
+
+def write_metrics_page(csv_path, path, digits=2):
+    """The report's metrics.csv as an HTML table (numbers rounded, text columns left-aligned)."""
+    try:
+        table = pd.read_csv(csv_path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(csv_path, f"is not a readable metrics table ({err})") from err
+    header = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    lines = []
+    for _, row in table.iterrows():
+        cells = []
+        for value in row:
+            if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
+                text = "" if pd.isna(value) else f"{value:.{digits}f}"
+                cells.append(f"<td>{text}</td>")
+            else:
+                cells.append(f"<td class=\"text\">{html.escape('' if pd.isna(value) else str(value))}</td>")
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    body = (f"<p>{len(table)} rows: one per song, mode and method (BSS Eval v4 medians in dB).</p>\n"
+            f"<table><tr>{header}</tr>\n" + "\n".join(lines) + "\n</table>")
+    write_text(path, _page("Metrics of every song and method", body))
+    return len(table)
