@@ -12,6 +12,9 @@ configfile: "config.yaml"
 validate(config, "schemas/config.schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 wildcard_constraints:
     mode="100-window|no-limit",
     song="[^/]+",
@@ -24,6 +27,7 @@ include: "rules/carvana.smk"
 include: "rules/fingerprint.smk"
 include: "rules/separate.smk"
 include: "rules/report.smk"
+include: "rules/report_html.smk"
 
 
 rule all:

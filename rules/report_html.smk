@@ -2,16 +2,17 @@
 # to (mix, reference vocal, every method's estimates) and the metrics table as a page.
 # Every picture and page goes into the report through report() markers; see report/*.rst.
 
-LISTEN_CLIPS = {
-    "mix": "rtg/{mode}/{song}/stereo_mixture.wav",
-    "unet_vocal": "results/unet/{mode}/{song}/vocal.wav",
-    "unet_accompaniment": "results/unet/{mode}/{song}/accompaniment.wav",
-}
-LISTEN_PAIRED_CLIPS = {
-    "reference_vocal": "rtg/{mode}/{song}/isolated_vocal.wav",
-    "matched_vocal": "results/{mode}/{song}/extracted_vocal.wav",
-    "matched_accompaniment": "results/{mode}/{song}/extracted_accompaniment.wav",
-}
+# What each song's page plays: the prepared audio, and the estimates of the branches included.
+LISTEN_CLIPS = {"mix": "rtg/{mode}/{song}/stereo_mixture.wav"}
+LISTEN_PAIRED_CLIPS = {"reference_vocal": "rtg/{mode}/{song}/isolated_vocal.wav"}
+if "fingerprint" in METRICS:
+    LISTEN_PAIRED_CLIPS["matched_vocal"] = "results/{mode}/{song}/extracted_vocal.wav"
+    LISTEN_PAIRED_CLIPS["matched_accompaniment"] = (
+        "results/{mode}/{song}/extracted_accompaniment.wav"
+    )
+if "unet" in TARGETS:
+    LISTEN_CLIPS["unet_vocal"] = "results/unet/{mode}/{song}/vocal.wav"
+    LISTEN_CLIPS["unet_accompaniment"] = "results/unet/{mode}/{song}/accompaniment.wav"
 
 
 rule report_listen:
@@ -77,6 +78,6 @@ rule report_table:
 
 
 TARGETS["report_html"] = lambda: [
-    "results/report/metrics.html",
+    *(["results/report/metrics.html"] if hasattr(rules, "report") else []),
     *per_song("results/report/{mode}/{song}/listen.html", USABLE),
 ]
