@@ -34,7 +34,12 @@ rule carvana_train:
     output:
         model="results/carvana/model.pth",
         history="results/carvana/training.csv",
-        plot="results/carvana/training.png",
+        plot=report(
+            "results/carvana/training.png",
+            caption="../report/carvana_training.rst",
+            category="Training",
+            labels={"model": "Carvana U-Net", "figure": "training curve"},
+        ),
         split="results/carvana/split.json",
     log:
         "logs/carvana_train.log",
@@ -62,7 +67,12 @@ rule carvana_evaluate:
     output:
         metrics="results/carvana/metrics.json",
         predictions=directory("results/carvana/predictions"),
-        overlay="results/carvana/overlay.png",
+        overlay=report(
+            "results/carvana/overlay.png",
+            caption="../report/carvana_overlay.rst",
+            category="Training",
+            labels={"model": "Carvana U-Net", "figure": "held-out predictions"},
+        ),
     log:
         "logs/carvana_evaluate.log",
     benchmark:

@@ -8,8 +8,18 @@ rule report:
             path for name in sorted(METRICS) for path in METRICS[name]()
         ],
     output:
-        csv=f"{RESULTS}/report/metrics.csv",
-        png=f"{RESULTS}/report/summary.png",
+        csv=report(
+            f"{RESULTS}/report/metrics.csv",
+            caption="../report/metrics_csv.rst",
+            category="Summary",
+            labels={"figure": "metrics table (CSV)"},
+        ),
+        png=report(
+            f"{RESULTS}/report/summary.png",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"figure": "summary plot"},
+        ),
     log:
         "logs/report/report.log",
     benchmark:

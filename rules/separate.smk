@@ -13,8 +13,20 @@ rule fingerprint_match:
         accompaniment=f"{RESULTS}/{{mode}}/{{song}}/extracted_accompaniment.wav",
         mixture=f"{RESULTS}/{{mode}}/{{song}}/1_original_mixture.wav",
         target=f"{RESULTS}/{{mode}}/{{song}}/2_target_vocal.wav",
-        loss_plot=f"{RESULTS}/{{mode}}/{{song}}/optimization_loss.png",
-        spectrograms=f"{RESULTS}/{{mode}}/{{song}}/spectrograms.png",
+        loss_plot=report(
+            f"{RESULTS}/{{mode}}/{{song}}/optimization_loss.png",
+            caption="../report/loss.rst",
+            category="Songs",
+            subcategory="{song} ({mode})",
+            labels={"song": "{song}", "mode": "{mode}", "figure": "optimisation loss"},
+        ),
+        spectrograms=report(
+            f"{RESULTS}/{{mode}}/{{song}}/spectrograms.png",
+            caption="../report/spectrograms.rst",
+            category="Songs",
+            subcategory="{song} ({mode})",
+            labels={"song": "{song}", "mode": "{mode}", "figure": "spectrograms"},
+        ),
         metrics=f"{RESULTS}/{{mode}}/{{song}}/metrics.json",
     log:
         "logs/fingerprint_match/{mode}/{song}.log",

@@ -82,7 +82,12 @@ rule unet_train:
     output:
         model="results/unet/train/model.pt",
         history="results/unet/train/training.csv",
-        curve="results/unet/train/curve.png",
+        curve=report(
+            "results/unet/train/curve.png",
+            caption="../report/unet_training.rst",
+            category="Training",
+            labels={"model": "vocal U-Net", "figure": "training curve"},
+        ),
     log:
         "logs/unet_train.log",
     benchmark:
