@@ -7,6 +7,7 @@ a new run with the same settings continues after the last one, bit for bit as if
 never stopped (on the same device and thread count).
 """
 
+import copy
 import csv
 import hashlib
 import io
@@ -130,6 +131,29 @@ def _set_rng_state(state, generator):
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
+def recalibrate_batchnorm(model, loader, device, max_batches=8):
+    """Set batch-norm running statistics to their average over some training batches.
+
+    With few steps per epoch the running averages (momentum 0.1) still remember their
+    initial values and an eval-mode network predicts nothing at all in the first epochs;
+    averaging over batches seen with the current weights fixes that ("precise BN").
+    Forward passes only, no random numbers drawn.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for k, (images, _) in enumerate(loader):
+            if k == max_batches:
+                break
+            model(images.to(device, memory_format=CHANNELS_LAST))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
 def evaluate_dice(model, loader, device, amp):
     """Mean per-image Dice of thresholded (or argmax) predictions over a loader."""
     model.eval()
@@ -218,6 +242,9 @@ def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress
     train_loader = DataLoader(train_set, batch_size=settings.batch_size, shuffle=True, generator=generator,
                               drop_last=len(train_set) > settings.batch_size)
     val_loader = DataLoader(val_set, batch_size=settings.batch_size)
+    plain_train = copy.copy(train_set)
+    plain_train.flip = False
+    calibration_loader = DataLoader(plain_train, batch_size=settings.batch_size)
 
     model = UNet(3, settings.n_classes, settings.bilinear, settings.base_channels, settings.depth)
     model = model.to(device, memory_format=CHANNELS_LAST)
@@ -273,6 +300,7 @@ def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress
             loss_sum += loss.item()
             batches += 1
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        recalibrate_batchnorm(model, calibration_loader, device)
         val_dice = evaluate_dice(model, val_loader, device, amp)
         scheduler.step(val_dice)
         row = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "val_dice": val_dice,
