@@ -12,9 +12,10 @@ from vocalsep.carvana.data import CarvanaDataset, car_of, scan_pairs, split_by_c
 from vocalsep.carvana.metrics import dice_coeff, iou, mask_scores, segmentation_loss
 from vocalsep.carvana.predict import evaluate, load_model, predict_folder
 from vocalsep.carvana.synth import generate
-from vocalsep.carvana.train import checkpoints_in, train
+from vocalsep.carvana.train import checkpoints_in, recalibrate_batchnorm, train
 from vocalsep.cli import main as cli_main
 from vocalsep.errors import InputError
+from vocalsep.models import UNet
 
 # A tiny but real training problem: a few cars, small images, a narrow network.
 TINY = {"batch_size": 4, "learning_rate": 0.003, "scale": 1.0, "base_channels": 8, "depth": 3,
@@ -265,6 +266,20 @@ def test_only_the_last_checkpoints_and_the_best_are_kept_when_asked(tmp_path):
     kept = sorted(checkpoints_in(tmp_path / "out" / "checkpoints"))
     assert kept == sorted({4, 5, result["best_epoch"]})
     assert torch.load(tmp_path / "out" / "model.pth", weights_only=False)["epoch"] == result["best_epoch"]
+
+
+def test_batchnorm_recalibration_averages_the_statistics_of_training_batches():
+    torch.manual_seed(0)
+    model = UNet(base=4, depth=2)
+    batches = [(torch.rand(3, 3, 20, 24) * (k + 1), None) for k in range(3)]
+    rng = torch.get_rng_state()
+    recalibrate_batchnorm(model, batches, torch.device("cpu"), max_batches=2)
+    first_conv, first_norm = model.inc.double_conv[0], model.inc.double_conv[1]
+    with torch.no_grad():
+        means = [first_conv(x).mean((0, 2, 3)) for x, _ in batches[:2]]  # the third batch is not used
+    torch.testing.assert_close(first_norm.running_mean, (means[0] + means[1]) / 2)
+    assert first_norm.momentum == 0.1 and first_norm.num_batches_tracked == 2
+    assert torch.equal(torch.get_rng_state(), rng)
 
 
 def test_predict_command_writes_a_mask_per_image_of_any_folder(trained, cars, tmp_path, capsys):
