@@ -35,7 +35,7 @@ def pair(seconds, seed=0):
 
 def test_the_loss_is_zero_at_the_reference_and_positive_for_the_mix():
     mix, vocal = pair(1.2)
-    loss = FingerprintLoss(torch.from_numpy(vocal), SR, MatchSettings())
+    loss = FingerprintLoss(torch.from_numpy(vocal), SR, MatchSettings(other_views_weight=1.0))
     at_ref, per_view = loss(torch.from_numpy(vocal))
     at_mix, per_view_mix = loss(torch.from_numpy(mix))
     assert float(at_ref) == pytest.approx(0.0, abs=1e-6)
@@ -45,7 +45,7 @@ def test_the_loss_is_zero_at_the_reference_and_positive_for_the_mix():
 
 def test_the_mask_stays_in_0_1_and_the_loss_goes_down():
     mix, vocal = pair(1.2, seed=1)
-    settings = MatchSettings(iterations=25, learning_rate=0.2, loss_views=(0, 5, 12, 17))
+    settings = MatchSettings(iterations=25, learning_rate=0.2, loss_views=(0, 5, 12, 17), views_per_step=0)
     mask, history = optimise_mask(torch.from_numpy(mix), torch.from_numpy(vocal), SR, settings)
     assert mask.min() >= 0.0 and mask.max() <= 1.0
     assert mask.shape == tuple(stft(torch.from_numpy(mix), 1024, 256).shape)
@@ -53,6 +53,23 @@ def test_the_mask_stays_in_0_1_and_the_loss_goes_down():
     assert history["per_view"].shape == (25, 3, 19)
     assert np.isnan(history["per_view"][:, :, 1]).all() and not np.isnan(history["per_view"][:, :, 5]).any()
     assert 0 < loss_reduction(history) < 1
+
+
+def test_drawn_views_estimate_the_weighted_loss_and_monitoring_sees_them_all():
+    mix, vocal = pair(1.0, seed=5)
+    settings = MatchSettings(iterations=10, views_per_step=1, monitor_every=4)
+    mask, history = optimise_mask(torch.from_numpy(mix), torch.from_numpy(vocal), SR, settings)
+    seen = ~np.isnan(history["per_view"][:, 0, :])  # (iterations, views) at the first scale
+    assert seen[:, 0].all()  # slice 0 at every step
+    monitored = [3, 7]
+    assert seen[monitored].all()
+    others = np.delete(np.arange(10), monitored)
+    assert (seen[others, 1:].sum(axis=1) == 1).all()  # exactly one other view drawn per step
+    assert len({int(np.flatnonzero(row[1:])[0]) for row in seen[others]}) > 1
+    # the weighted total with every view: slice 0 weight 1, the mean of the others 0.25
+    pv = history["final_per_view"]
+    expected = (pv[:, 0].mean() + 0.25 * pv[:, 1:].mean()) / 1.25
+    assert history["final"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_matching_beats_the_mixture_floor_by_a_wide_margin():

@@ -25,8 +25,10 @@ def loss_plot(history, view_names, scales, path):
     total = np.asarray(history["total"])
     it = np.arange(1, len(total) + 1)
     ax1.plot(it, total, color="k")
-    ax1.set(title="Fingerprint loss (total of the views evaluated each step)", xlabel="iteration",
-            ylabel="loss", yscale="log")
+    ax1.set(title="Weighted fingerprint loss (views drawn per step; all views at the dots)",
+            xlabel="iteration", ylabel="loss", yscale="log")
+    full = ~np.isnan(np.asarray(history["per_view"])).any(axis=(1, 2))
+    ax1.plot(it[full], total[full], "o", color="C3", ms=4)
     per_view = np.asarray(history["per_view"])  # (iterations, scales, views), NaN = not evaluated
     cmap = plt.get_cmap("tab20")
     with np.errstate(all="ignore"):

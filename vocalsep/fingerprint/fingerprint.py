@@ -29,14 +29,15 @@ class ScaleFingerprint:
         return self.full[k] if k < self.full.shape[0] else self.pooled[k - self.full.shape[0]]
 
 
-def scale_metrics(mag, n_fft, sr, anchors=None):
+def scale_metrics(mag, n_fft, sr, anchors=None, views=None):
     """Views and metrics of a magnitude spectrogram (windows, bins) of one scale.
 
     anchors: optional (anchors_full, anchors_pooled) to measure at instead of searching.
+    views: the view numbers wanted (default all 19; see compute_views for the order).
     Returns (full, pooled, anchors_full, anchors_pooled).
     """
     freqs = bin_frequencies(n_fft, sr).to(mag.device)
-    full_v, pooled_v = compute_views(mag)
+    full_v, pooled_v = compute_views(mag, views)
     a_full, a_pooled = anchors if anchors is not None else (None, None)
     full, a_full = window_metrics(full_v, freqs, sr, a_full)
     pooled, a_pooled = window_metrics(pooled_v, pooled_frequencies(freqs), sr, a_pooled)

@@ -235,6 +235,9 @@ def window_metrics(P, freqs, sr, anchors=None):
     """
     lead = P.shape[:-1]
     P = P.reshape(-1, P.shape[-1])
+    if P.shape[0] == 0:  # no windows (or no views): nothing to measure
+        empty = P.new_zeros(0)
+        return P.new_zeros(*lead, N_METRICS), Anchors(empty, torch.zeros(0, 3, dtype=torch.long))
     lay = layout_for(freqs, sr)
     n = lay.n_bins
     P2 = P * P

@@ -1,0 +1,129 @@
+"""Benchmark: fingerprint of both sources + fingerprint-matching optimisation + rendering.
+
+In one process, on synthesised demo-like pairs (sung voice over a band, exact stems) of 4.7 s and
+3 min 30 s: the full fingerprint (19 views x every scale x 425 metrics) of the mix and of the
+vocal, then the matching (its loss fingerprints the vocal again per chunk, then optimises the
+mask and renders it). Prints wall and CPU seconds of each part, the real-time factor (seconds
+of processing per second of audio) and the vocal SDR of the matching and of the IRM2 oracle on the
+4.7 s clip. The bar: <= 1.2 s for the 4.7 s clip and <= 60 s for 3:30 on 2 cores.
+`--memory` instead runs the whole per-song job (cache of both sources, matching, baselines,
+scores, pictures) on a 10-minute song and prints the peak resident memory (bar: < 4 GB).
+Not a test: it asserts nothing.
+
+    .venv/bin/python bench/fingerprint_speed.py [--threads 2] [--iterations N] [--skip-long]
+    .venv/bin/python bench/fingerprint_speed.py --memory [--minutes 10]
+"""
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: idle threads sleep on shared cores
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vocalsep import SAMPLE_RATE as SR  # noqa: E402
+from vocalsep.audio import to_mono, write_wav  # noqa: E402
+from vocalsep.demo import synthesise  # noqa: E402
+from vocalsep.fingerprint import fingerprint_signal  # noqa: E402
+from vocalsep.matching import MatchSettings, match  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pair(seconds, seed=0):
+    mix, vocal = synthesise(seed, SR, seconds)
+    return to_mono(mix), to_mono(vocal)
+
+
+class Clock:
+    """Wall and CPU seconds of a block."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def run(seconds, settings, seed=0, quality=False):
+    mix, vocal = pair(seconds, seed)
+    with Clock() as fp:
+        fingerprint_signal(mix, SR, settings.scales, settings.hop_fraction)
+        fingerprint_signal(vocal, SR, settings.scales, settings.hop_fraction)
+    with Clock() as mt:
+        est, mask, history = match(mix, vocal, SR, settings)
+    total_wall, total_cpu = fp.wall + mt.wall, fp.cpu + mt.cpu
+    print(f"{seconds:7.1f} s of audio: fingerprints {fp.wall:6.2f} s (cpu {fp.cpu:6.2f})  "
+          f"matching {mt.wall:7.2f} s (cpu {mt.cpu:7.2f})  total {total_wall:7.2f} s (cpu {total_cpu:7.2f})  "
+          f"real-time factor {total_wall / seconds:.3f}", flush=True)
+    if quality:
+        from vocalsep.baselines import baselines
+        from vocalsep.evaluate import score
+
+        acc = mix - vocal
+        ours = score(vocal, acc, est, mix - est, SR)["vocals"]
+        v2, a2 = baselines(mix, vocal, SR, settings.mask_n_fft, settings.mask_hop)["IRM2"]
+        irm = score(vocal, acc, v2, a2, SR)["vocals"]
+        print(f"          vocal SDR: matching {ours['SDR']:.2f} dB, IRM2 {irm['SDR']:.2f} dB "
+              f"(difference {ours['SDR'] - irm['SDR']:+.2f} dB); fingerprint loss reduction "
+              f"{1 - history['final'] / history['initial']:.3f} (not a quality measure)", flush=True)
+    return total_wall
+
+
+def memory(minutes, settings):
+    from vocalsep.fingerprint.song import fingerprint_song, output_paths, separate_song
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        mix, vocal = pair(60.0 * minutes, seed=1)
+        write_wav(tmp / "mix.wav", mix, SR)
+        write_wav(tmp / "vocal.wav", vocal, SR)
+        del mix, vocal
+        with Clock() as c:
+            for source in ("mix", "vocal"):
+                fingerprint_song(tmp / f"{source}.wav", tmp / "fp" / source, settings.scales, settings.hop_fraction)
+            separate_song(tmp / "mix.wav", tmp / "vocal.wav", output_paths(tmp / "out"), "long", "no-limit", settings)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        size = sum(p.stat().st_size for p in (tmp / "fp").rglob("*.npy")) / 2**30
+        print(f"{minutes:g}-minute song, whole per-song job ({settings.iterations} iterations): {c.wall:.0f} s, "
+              f"peak resident memory {peak:.0f} MB; fingerprint cache {size:.2f} GiB on disk")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--iterations", type=int, help="override config.yaml's fingerprint iterations")
+    parser.add_argument("--skip-long", action="store_true", help="only the 4.7 s clip")
+    parser.add_argument("--long-seconds", type=float, default=210.0)
+    parser.add_argument("--memory", action="store_true", help="peak memory of a whole long song's job")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    section = yaml.safe_load((REPO / "config.yaml").read_text())["fingerprint"]
+    settings = MatchSettings.from_config(section)
+    if args.iterations is not None:
+        settings = MatchSettings.from_config({**section, "iterations": args.iterations})
+    print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; scales {settings.scales}, {settings.iterations} iterations, "
+          f"loss views {list(settings.loss_views)}, views per step {settings.views_per_step or 'all'}")
+    if args.memory:
+        memory(args.minutes, MatchSettings.from_config({**section, "iterations": args.iterations or 2}))
+        return
+    run(4.7, settings, quality=True)
+    if not args.skip_long:
+        run(args.long_seconds, settings)
+
+
+if __name__ == "__main__":
+    main()
