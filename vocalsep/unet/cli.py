@@ -76,7 +76,7 @@ def _evaluate(args):
     from .separate import Separator
 
     sep = Separator(args.model, device=args.device)
-    rows = compare_on_pairs(args.pairs, sep, split=args.split, limit=args.limit)
+    rows = compare_on_pairs(args.pairs, sep, split=args.split, limit=args.limit, every=args.every)
     summary = write_comparison(rows, Path(args.output) / "scores.csv", Path(args.output) / "summary.json")
     print(json.dumps(summary, indent=2))
     return 0
@@ -89,5 +89,6 @@ def add_evaluate_parser(subparsers):
     e.add_argument("--split", default="test")
     e.add_argument("--model", default=None)
     e.add_argument("--limit", type=int, default=None, help="score only the first N tracks")
+    e.add_argument("--every", type=int, default=1, help="score every N-th track (an evenly spread subset)")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     e.set_defaults(func=_evaluate)
