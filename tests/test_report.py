@@ -80,3 +80,22 @@ def test_a_broken_metrics_file_is_named_in_the_error(tmp_path):
     bad.write_text("not json")
     with pytest.raises(InputError, match="not a readable metrics file"):
         gather([bad])
+
+
+def test_the_command_line_writes_a_report_and_a_fingerprint(song_dir, tmp_path):
+    import subprocess
+    import sys
+
+    root, outputs, mix, vocal = song_dir
+    run = subprocess.run([sys.executable, "-m", "vocalsep", "report", str(outputs["metrics"]), "-o",
+                          str(tmp_path / "rep")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert len(pd.read_csv(tmp_path / "rep" / "metrics.csv")) == 1 + len(METHODS)
+    write_wav(tmp_path / "short.wav", vocal[: SR // 2], SR)
+    run = subprocess.run([sys.executable, "-m", "vocalsep", "fingerprint", str(tmp_path / "short.wav"), "-o",
+                          str(tmp_path / "fp")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert len(list((tmp_path / "fp").rglob("slice_*.npy"))) == 57
+    run = subprocess.run([sys.executable, "-m", "vocalsep", "match", str(tmp_path / "short.wav"),
+                          str(tmp_path / "missing.wav"), "-o", str(tmp_path / "m")], capture_output=True, text=True)
+    assert run.returncode == 2 and "missing.wav" in run.stderr and "Traceback" not in run.stderr

@@ -21,7 +21,7 @@ Long songs are optimised in time chunks with context on both sides, which bounds
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -29,7 +29,7 @@ import torch
 from .fingerprint.fingerprint import scale_metrics
 from .fingerprint.metrics import COLUMNS, GROUPS, NOT_DIFFERENTIABLE, Anchors, window_metrics
 from .fingerprint.stft import bin_frequencies, hop_length, istft, stft
-from .fingerprint.views import N_VIEWS, POOLED, VIEW_NAMES, compute_views, pooled_frequencies
+from .fingerprint.views import N_VIEWS, POOLED, compute_views, pooled_frequencies
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +322,3 @@ def loss_reduction(history):
     """1 - final / initial fingerprint loss: how much of the loss the optimiser removed (not quality)."""
     return float(1.0 - history["final"] / history["initial"]) if history["initial"] > 0 else 0.0
 
-
-__all__ = ["MatchSettings", "FingerprintLoss", "optimise_mask", "match", "chunks", "loss_reduction",
-           "VIEW_NAMES", "replace"]

@@ -51,10 +51,24 @@ def _db(mag):
     return 20 * np.log10(np.maximum(mag, 1e-6))
 
 
-def spectrogram_plot(target, mix, extracted, mask, sr, hop, path):
-    """Four panels: target vocal, mix, extracted vocal (dB magnitudes), and the mask (windows, bins)."""
+def _pool_time(x, columns):
+    """Average |x| over blocks of windows so that at most `columns` remain (long songs)."""
+    x = np.abs(x) if np.iscomplexobj(x) else np.asarray(x)
+    step = max(1, int(np.ceil(x.shape[0] / columns)))
+    if step == 1:
+        return x
+    n = x.shape[0] // step * step
+    return x[:n].reshape(-1, step, x.shape[1]).mean(axis=1)
+
+
+def spectrogram_plot(target, mix, extracted, mask, sr, hop, path, columns=2000):
+    """Four panels: target vocal, mix, extracted vocal (dB magnitudes), and the mask (windows, bins).
+
+    Songs longer than `columns` windows are shown averaged over blocks of windows.
+    """
     fig, axes = plt.subplots(4, 1, figsize=(11, 11), sharex=True)
     seconds = mask.shape[0] * hop / sr
+    target, mix, extracted, mask = (_pool_time(x, columns) for x in (target, mix, extracted, mask))
     extent = [0, seconds, 0, sr / 2000]
     top = _db(np.abs(mix)).max()
     for ax, (title, mag) in zip(axes[:3], [("Target vocal", target), ("Mixture", mix),
