@@ -26,7 +26,7 @@ def tiny_config(work, **train):
     config = yaml.safe_load(path.read_text())
     config["carvana"]["synthetic"].update(cars=8, views=2, width=48, height=32)
     config["carvana"]["train"].update({"epochs": 2, "base_channels": 4, "depth": 2, "scale": 1.0, "batch_size": 4,
-                                       "val_fraction": 0.25, "test_fraction": 0.25, "device": "cpu", **train})
+                                       "val_fraction": 0.25, "test_fraction": 0.25, "device": "cpu", "keep_checkpoints": 0, **train})
     config["carvana"]["threads"] = 1
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return config
@@ -87,7 +87,7 @@ def test_a_real_folder_with_a_missing_mask_fails_naming_the_image(tmp_path):
 def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
     """Ctrl-C during training: Snakemake removes the outputs, the checkpoints stay, the rerun resumes."""
     work = copy_workflow(tmp_path / "wf")
-    tiny_config(work, epochs=50, keep_checkpoints=0)
+    tiny_config(work, epochs=50)
     checkpoints = work / "results" / "carvana" / "checkpoints"
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--nocolor", "carvana"], cwd=work,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
