@@ -12,7 +12,7 @@ the default target, Python start-up included. It prints the seconds and the jobs
 """
 
 import argparse
-import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -59,16 +59,21 @@ def job_stats(output):
     return stats
 
 
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def plan(workdir, *extra):
-    """Seconds for a dry run of the default target, and its job stats."""
+    """Wall and CPU seconds of a dry run of the default target, and its job stats."""
     cmd = [sys.executable, *extra, "-m", "snakemake", "-n", "--cores", "2", "--nocolor",
            "--workflow-profile", "none"]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, children_cpu() - cpu
     if proc.returncode != 0:
         raise SystemExit(f"dry run failed in {workdir}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return seconds, job_stats(proc.stdout + proc.stderr)
+    return seconds, cpu, job_stats(proc.stdout + proc.stderr)
 
 
 def main():
@@ -78,7 +83,8 @@ def main():
     parser.add_argument("--ref", help="a git commit to plan instead of the working tree")
     args = parser.parse_args()
 
-    print(f"{'songs':>6} {'plan s':>8} {'jobs':>7} {'jobs/song':>10}  largest rules")
+    print("wall: seconds on the clock (other work on the machine adds to it); cpu: seconds of CPU used")
+    print(f"{'songs':>6} {'wall s':>8} {'cpu s':>7} {'jobs':>7} {'jobs/song':>10}  largest rules")
     with tempfile.TemporaryDirectory() as tmp:
         if args.ref:
             source = Path(tmp) / "source"
@@ -89,10 +95,10 @@ def main():
         for n in args.sizes:
             work = conftest.copy_workflow(Path(tmp) / f"songs-{n}")
             make_songs(work / "process", n)
-            seconds, stats = plan(work)
+            seconds, cpu, stats = plan(work)
             total = stats.pop("total", 0)
             top = ", ".join(f"{r}={c}" for r, c in sorted(stats.items(), key=lambda kv: -kv[1])[:4])
-            print(f"{n:>6} {seconds:>8.1f} {total:>7} {total / n:>10.2f}  {top}", flush=True)
+            print(f"{n:>6} {seconds:>8.1f} {cpu:>7.1f} {total:>7} {total / n:>10.2f}  {top}", flush=True)
         if args.profile:
             n = max(args.sizes)
             stats_file = Path(tmp) / "plan.prof"
