@@ -26,7 +26,8 @@ def tiny_config(work, **train):
     config = yaml.safe_load(path.read_text())
     config["carvana"]["synthetic"].update(cars=8, views=2, width=48, height=32)
     config["carvana"]["train"].update({"epochs": 2, "base_channels": 4, "depth": 2, "scale": 1.0, "batch_size": 4,
-                                       "val_fraction": 0.25, "test_fraction": 0.25, "device": "cpu", "keep_checkpoints": 0, **train})
+                                       "val_fraction": 0.25, "test_fraction": 0.25, "device": "cpu",
+                                       "keep_checkpoints": 0, **train})
     config["carvana"]["threads"] = 1
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return config
