@@ -104,7 +104,8 @@ def test_generator_is_reproducible_and_a_larger_set_extends_a_smaller_one(tmp_pa
     b = generate(tmp_path / "b", cars=3, views=2, width=32, height=24, seed=5)
     assert b[:4] == a
     for i in a:
-        assert (tmp_path / "a" / "imgs" / f"{i}.jpg").read_bytes() == (tmp_path / "b" / "imgs" / f"{i}.jpg").read_bytes()
+        image = f"imgs/{i}.jpg"
+        assert (tmp_path / "a" / image).read_bytes() == (tmp_path / "b" / image).read_bytes()
     assert json.loads((tmp_path / "a" / "synthetic.json").read_text())["images"] == 4
 
 
