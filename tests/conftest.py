@@ -1,5 +1,6 @@
 """Shared fixtures: real audio files and real Snakemake runs in temporary copies of the workflow."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -8,6 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
+# Idle OpenMP threads of torch spin while they wait; on a busy machine that costs several times the
+# wall time. Passive waiting is set before torch loads, and Snakemake runs inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW_PARTS = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "vocalsep"]
