@@ -15,11 +15,11 @@ import soundfile as sf
 import yaml
 
 from conftest import REPO, copy_workflow, snakemake
+from quick import DEMO_TARGETS, quick_demo, quick_workflow
 from slurm.cluster import SlurmCluster, submitted_jobs, unavailable_reason
 
 DEMO = [f"demo-0{i}" for i in (1, 2, 3)]
 MODES = ("100-window", "no-limit")
-TARGETS = ["results/discovery.tsv"] + [f"rtg/{m}/{s}/isolated_vocal.wav" for m in MODES for s in DEMO]
 
 
 def workflow_copy(dest):
@@ -64,7 +64,7 @@ def cluster():
         yield running
 
 
-def run_on_slurm(work, *targets, timeout=900):
+def run_on_slurm(work, *targets, timeout=2400):
     """The one command of the README, plus the flags this accounting-less test cluster needs."""
     cmd = [
         sys.executable, "-m", "snakemake", "--nocolor", "--workflow-profile", "profiles/slurm",
@@ -75,30 +75,54 @@ def run_on_slurm(work, *targets, timeout=900):
     return proc, proc.stdout + proc.stderr
 
 
-@pytest.mark.slow
-def test_demo_on_slurm_gives_the_local_results_one_job_per_song(cluster, tmp_path):
-    on_slurm = workflow_copy(tmp_path / "slurm")
-    proc, output = run_on_slurm(on_slurm, *TARGETS)
-    assert proc.returncode == 0, f"slurm run failed:\n{output[-6000:]}\n{cluster.logs()}"
-    # one SLURM job per song (its demo synthesis and both modes' preparation), one for discovery
-    jobs = submitted_jobs(output)
-    kinds = sorted(name if name.startswith("rule_") else name.split("_")[1] for name in jobs.values())
-    assert kinds == ["rule_discovery"] + ["song"] * len(DEMO), output[-6000:]
+# Results that must be equal, bit for bit in their samples or values: every prepared pair, every
+# song's estimates, scores and fingerprints, and the metrics table. (Training outputs only have to
+# exist: a GPU job on the test node and a local job may order floating-point sums differently.)
+COMPARED = ("rtg/**/*.wav", "rtg/**/*.json", "results/*/*/*.wav", "results/*/*/metrics.json",
+            "results/unet/*/*/*.wav", "results/unet/*/*/metrics.json", "results/fingerprint/**/*.npy",
+            "results/report/metrics.csv", "results/discovery.tsv")
+TRAINED = ("results/unet/train/model.pt", "results/unet/train/curve.png", "results/carvana/model.pth",
+           "results/carvana/metrics.json", "results/carvana/training.png")
 
-    local = copy_workflow(tmp_path / "local")
-    snakemake(local, *TARGETS)
-    compared = 0
-    for path in sorted(p for p in (local / "rtg").rglob("*") if p.is_file()):
-        other = on_slurm / path.relative_to(local)
-        if path.suffix == ".wav":  # samples, not headers (libsndfile stamps the time in float WAVs)
-            (a, sr_a), (b, sr_b) = sf.read(path), sf.read(other)
-            assert sr_a == sr_b and np.array_equal(a, b), path
-        else:
-            assert json.loads(path.read_text()) == json.loads(other.read_text()), path
-        compared += 1
-    assert compared == len(DEMO) * len(MODES) * 4
-    assert (local / "results/discovery.tsv").read_text() == (on_slurm / "results/discovery.tsv").read_text()
+
+def same_content(a, b):
+    if a.suffix == ".wav":  # samples, not headers (libsndfile stamps the time in float WAVs)
+        (x, sr_x), (y, sr_y) = sf.read(a), sf.read(b)
+        return sr_x == sr_y and np.array_equal(x, y)
+    if a.suffix == ".npy":
+        return np.array_equal(np.load(a), np.load(b))
+    if a.suffix == ".json":
+        return json.loads(a.read_text()) == json.loads(b.read_text())
+    return a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.slow
+def test_the_demo_on_slurm_gives_the_local_results_one_job_per_song(cluster, tmp_path, tmp_path_factory):
+    on_slurm = quick_workflow(tmp_path / "slurm")
+    proc, output = run_on_slurm(on_slurm, *DEMO_TARGETS)
+    assert proc.returncode == 0, f"slurm run failed:\n{output[-6000:]}\n{cluster.logs()}"
+    # one SLURM job per song (synthesis, both modes' preparation, fingerprints, separations,
+    # scores, listening pages); the steps that gather all songs are jobs of their own
+    jobs = sorted(submitted_jobs(output).values())
+    groups = [name for name in jobs if name.startswith("group_")]
+    assert len(groups) == len(DEMO) and all(name.startswith("group_song_") for name in groups), jobs
+    singles = {name[len("rule_"):] for name in jobs if name.startswith("rule_")}
+    assert singles == {"discovery", "unet_train", "report", "report_table", "carvana_data", "carvana_train",
+                       "carvana_evaluate"}, jobs
+
+    local = quick_demo(tmp_path_factory)
+    compared = []
+    for pattern in COMPARED:
+        for path in sorted(local.glob(pattern)):
+            other = on_slurm / path.relative_to(local)
+            assert other.is_file(), f"{other} missing after the SLURM run"
+            assert same_content(path, other), f"{path.relative_to(local)} differs between SLURM and local"
+            compared.append(path)
+    per_song = [p for p in compared if "demo-0" in str(p)]
+    assert len(per_song) >= len(DEMO) * len(MODES) * 10, len(per_song)
+    for path in TRAINED:
+        assert (on_slurm / path).is_file(), path
 
     # nothing left to do: the cluster run recorded the same provenance as a local run
-    again, output = run_on_slurm(on_slurm, *TARGETS)
+    again, output = run_on_slurm(on_slurm, *DEMO_TARGETS)
     assert again.returncode == 0 and "Nothing to be done" in output, output[-3000:]

@@ -52,9 +52,13 @@ class SlurmError(RuntimeError):
 
 
 class SlurmCluster:
-    """One node (this machine, 127.0.0.1) with partitions `cpu` (default) and `gpu` (one GPU)."""
+    """One node (this machine, 127.0.0.1) with partitions `cpu` (default) and `gpu` (one GPU).
 
-    def __init__(self, cpus=8, memory_mb=32000):
+    The node claims 32 cores and 64 GB (more than the machine has, on purpose): room for every
+    song's group job (8 threads each in profiles/slurm) and the single jobs at once, as on a cluster.
+    """
+
+    def __init__(self, cpus=32, memory_mb=64000):
         self.cpus, self.memory_mb = cpus, memory_mb
         self.state = None
         self.procs = {}
