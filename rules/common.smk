@@ -10,7 +10,8 @@ from vocalsep.discovery import discover
 from vocalsep.demo import demo_names, demo_songs
 
 PROCESS = config["process_dir"]
-RTG, RESULTS = "rtg", "results"  # fixed folders; write them literally in rule paths ("results/...")
+# Fixed folders; write them literally in rule paths ("results/...").
+RTG, RESULTS = "rtg", "results"
 
 with warnings.catch_warnings(record=True) as _discovery_warnings:
     warnings.simplefilter("always")
