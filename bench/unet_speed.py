@@ -10,6 +10,7 @@ memory (the bar: under 4 GB).
 """
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -35,15 +36,17 @@ def song(seconds, sr, channels):
 
 
 def timed(sep, signal, sr, repeats):
+    """Median wall seconds and CPU seconds (all threads) of one separation."""
     sep.separate(signal[: sr * 2], sr)  # warm-up: first-call allocations
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         sep.separate(signal, sr)
         if sep.device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        cpu.append(time.process_time() - c)
+    return statistics.median(times), statistics.median(cpu)
 
 
 def memory_child(model, threads):
@@ -69,6 +72,8 @@ def main():
     if args.memory_child:
         return memory_child(args.model, args.threads)
     torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} CPU cores, load average {load:.1f} (other processes slow the wall times down)")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         t = time.perf_counter()
@@ -79,9 +84,10 @@ def main():
         for sr, channels, fmt in ((22050, 1, "mono 22.05 kHz"), (44100, 2, "stereo 44.1 kHz")):
             for seconds, name in ((20, "20 s clip"), (210, "3 min 30 s song")):
                 sig = song(seconds, sr, channels)
-                secs = timed(sep, sig, sr, args.repeats if seconds <= 20 else 1)
+                secs, cpu = timed(sep, sig, sr, args.repeats if seconds <= 20 else 1)
                 bar = "  (bar <= 2.5 s)" if seconds == 20 and device == "cpu" else ""
-                print(f"[{label}] {name}, {fmt}: {secs:.2f} s ({seconds / secs:.0f}x real time){bar}")
+                print(f"[{label}] {name}, {fmt}: {secs:.2f} s wall ({seconds / secs:.0f}x real time), "
+                      f"{cpu:.2f} s CPU{bar}")
     if args.memory:
         cmd = [sys.executable, __file__, "--memory-child", "--threads", str(args.threads)]
         if args.model:
