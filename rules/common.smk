@@ -39,29 +39,25 @@ def all_targets(wildcards):
     return [path for name in sorted(TARGETS) for path in TARGETS[name]()]
 
 
-def song_regex(songs):
-    """A {song} constraint matching exactly these songs, each only in its own mode's folder.
-
-    A lookbehind on "<mode>/" ties each name to its mode, so two rules can make the same file
-    name for disjoint sets of songs (say, paired and mix-only) without ambiguity.
-    """
-    import re
-
-    parts = []
-    for mode in ("100-window", "no-limit"):
-        names = sorted({s.name for s in songs if s.mode == mode})
-        if names:
-            alternatives = "|".join(re.escape(n) for n in names)
-            parts.append(f"(?<={re.escape(mode)}/)(?:{alternatives})")
-    return "|".join(parts) if parts else "(?!)"
-
-
 def song_files(wildcards):
     """The input files of one song: {'mix': path} and, when it has one, {'stem': path}."""
     song = _BY_KEY[(wildcards.mode, wildcards.song)]
     files = {"mix": song.mix}
     if song.stem:
         files["stem"] = song.stem
+    return files
+
+
+def pair_files(wildcards):
+    """The mix and the stem of a song, for rule prepare_pair.
+
+    A mix-only song gets a stem path that nothing makes, so Snakemake discards prepare_pair for
+    it and takes prepare_mix (ruleorder in rules/prepare.smk). A {song} constraint listing the
+    songs would do the same, but its regex grows with the song count and made planning 1000
+    songs quadratic (bench/dag_scale.py).
+    """
+    files = song_files(wildcards)
+    files.setdefault("stem", f"{PROCESS}/{wildcards.mode}/{wildcards.song} (no stem)")
     return files
 
 

@@ -20,9 +20,14 @@ rule discovery:
         "../scripts/discovery.py"
 
 
+# Both rules make stereo_mixture.wav: a song with a stem takes prepare_pair, a mix-only song
+# prepare_mix (pair_files gives it a stem that nothing makes, so prepare_pair is discarded).
+ruleorder: prepare_pair > prepare_mix
+
+
 rule prepare_pair:
     input:
-        unpack(song_files),
+        unpack(pair_files),
     output:
         mix="rtg/{mode}/{song}/stereo_mixture.wav",
         vocal="rtg/{mode}/{song}/isolated_vocal.wav",
@@ -32,8 +37,6 @@ rule prepare_pair:
         "logs/prepare/{mode}/{song}.log",
     benchmark:
         "benchmarks/prepare/{mode}/{song}.tsv"
-    wildcard_constraints:
-        song=song_regex(PAIRED),
     conda:
         "../envs/audio.yaml"
     threads: 1
@@ -58,8 +61,6 @@ rule prepare_mix:
         "logs/prepare/{mode}/{song}.log",
     benchmark:
         "benchmarks/prepare/{mode}/{song}.tsv"
-    wildcard_constraints:
-        song=song_regex(MIX_ONLY),
     conda:
         "../envs/audio.yaml"
     threads: 1

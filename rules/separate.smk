@@ -32,8 +32,6 @@ rule fingerprint_match:
         "logs/fingerprint_match/{mode}/{song}.log",
     benchmark:
         "benchmarks/fingerprint_match/{mode}/{song}.tsv"
-    wildcard_constraints:
-        song=song_regex(PAIRED),
     conda:
         "../envs/audio.yaml"
     threads: FP["threads"]

@@ -27,8 +27,6 @@ rule unet_separate:
         "logs/unet_separate/{mode}/{song}.log",
     benchmark:
         "benchmarks/unet_separate/{mode}/{song}.tsv"
-    wildcard_constraints:
-        song=song_regex(USABLE),
     conda:
         "../envs/torch.yaml"
     threads: UNET["threads"]
@@ -55,8 +53,6 @@ rule unet_metrics:
         "logs/unet_metrics/{mode}/{song}.log",
     benchmark:
         "benchmarks/unet_metrics/{mode}/{song}.tsv"
-    wildcard_constraints:
-        song=song_regex(PAIRED),
     conda:
         "../envs/audio.yaml"
     threads: 1
