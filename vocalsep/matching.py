@@ -1,7 +1,19 @@
 """Fingerprint matching: a [0, 1] mask on the mix STFT whose output's fingerprint matches the vocal's.
 
-The mask is sigmoid(logits) on one STFT of the mix (the "mask STFT"), initialised to a constant
-(0.5) and optimised with Adam (autograd through the whole fingerprint). The masked mix is rendered
+The mask lives on one STFT of the mix (the "mask STFT") and starts as a constant (0.5). Two stages
+fit it:
+
+1. Profile matching (`profile_iterations`, no autograd): the 400-point frequency profile of
+   slice 0 (the raw spectrum) is a linear smoothing of the magnitude, so the masked mix's profile
+   can be pulled onto the vocal's by multiplicative fixed-point updates: at every scale, the ratio
+   of the vocal's profile to the rendered output's, interpolated back onto the mask's windows and
+   bins; the mask is multiplied by the geometric mean of the scales' ratios and clipped to [0, 1].
+   Each update is three STFTs and one inverse STFT, and about 30 of them do most of the work.
+2. Gradient refinement (`iterations`): the mask becomes sigmoid(logits) and Adam lowers the whole
+   fingerprint loss below (autograd through every view's metrics at every scale).
+
+Both stages use only the vocal's fingerprint, never its STFT: the oracle masks are what the
+result is judged against. The masked mix is rendered
 with the inverse STFT (mix phase) and fingerprinted again at every scale, so the loss sees the
 real output. Each term is scale-free: energy-like columns (profile, band energies, total energy)
 are log-compressed above a floor relative to the vocal, every column is standardised by the
@@ -27,7 +39,8 @@ import numpy as np
 import torch
 
 from .fingerprint.fingerprint import scale_metrics
-from .fingerprint.metrics import COLUMNS, GROUPS, NOT_DIFFERENTIABLE, Anchors, window_metrics
+from .fingerprint.metrics import (COLUMNS, GROUPS, NOT_DIFFERENTIABLE, PROFILE_POINTS, Anchors, layout_for,
+                                  profile, window_metrics)
 from .fingerprint.stft import bin_frequencies, hop_length, istft, stft
 from .fingerprint.views import N_VIEWS, POOLED, compute_views, pooled_frequencies
 
@@ -45,8 +58,9 @@ class MatchSettings:
     hop_fraction: float = 0.5
     mask_n_fft: int = 1024
     mask_hop: int = 256
-    iterations: int = 300
-    learning_rate: float = 0.3   # Adam on the logits, cosine-decayed to 5 % of this
+    profile_iterations: int = 30  # stage 1: fixed-point updates matching slice 0's profiles
+    iterations: int = 30          # stage 2: Adam steps on the whole fingerprint loss
+    learning_rate: float = 0.05   # Adam on the logits, cosine-decayed to 5 % of this
     init_mask: float = 0.5
     log_floor: float = 1e-5
     group_weights: dict = field(default_factory=lambda: {g: 1.0 if g == "profile" else 0.1 for g in GROUP_NAMES})
@@ -213,11 +227,63 @@ def _views_for_step(step, settings, rng):
     return sorted(({0} & set(views)) | {int(v) for v in drawn})
 
 
+class _Lerp:
+    """Linear interpolation along one axis at fixed fractional positions (clamped to the ends)."""
+
+    def __init__(self, positions, n_in, device):
+        pos = positions.double().clamp(0, n_in - 1)
+        self.lo = pos.floor().long().clamp(max=max(n_in - 2, 0)).to(device)
+        self.hi = (self.lo + 1).clamp(max=n_in - 1)
+        self.w = (pos.to(device) - self.lo).float()
+
+    def __call__(self, x, dim):
+        shape = [1] * x.dim()
+        shape[dim] = -1
+        w = self.w.reshape(shape)
+        return x.index_select(dim, self.lo) * (1 - w) + x.index_select(dim, self.hi) * w
+
+
+def match_profiles(X, vocal, sr, settings, length):
+    """Stage 1: a [0, 1] mask on X whose output's slice-0 profiles match the vocal's at every scale.
+
+    Returns (mask tensor like X.real, distances), distances[i] being the RMS log-ratio of the
+    profiles (mean over scales) before update i + 1: how far the profiles still are apart.
+    """
+    device = X.device
+    windows, bins = X.shape
+    mask = torch.full(X.shape, settings.init_mask, device=device)
+    if settings.profile_iterations <= 0:
+        return mask, np.zeros(0)
+    grid_step = sr / 2 / (PROFILE_POINTS - 1)
+    to_bins = _Lerp(bin_frequencies(settings.mask_n_fft, sr) / grid_step, PROFILE_POINTS, device)
+    scales = []
+    with torch.no_grad():
+        for n in settings.scales:
+            hop = hop_length(n, settings.hop_fraction)
+            lay = layout_for(bin_frequencies(n, sr).to(device), sr)
+            target = profile(stft(vocal, n, hop).abs(), lay)
+            floor = settings.log_floor * target.mean() + 1e-12
+            to_windows = _Lerp(torch.arange(windows) * (settings.mask_hop / hop), target.shape[0], device)
+            scales.append((n, hop, lay, torch.log(target + floor), floor, to_windows))
+        distances = []
+        for _ in range(settings.profile_iterations):
+            out = istft(mask * X, settings.mask_n_fft, settings.mask_hop, length)
+            log_ratio, dist = 0.0, 0.0
+            for n, hop, lay, log_target, floor, to_windows in scales:
+                diff = log_target - torch.log(profile(stft(out, n, hop).abs(), lay) + floor)
+                log_ratio = log_ratio + to_bins(to_windows(diff, 0), 1)
+                dist += float(diff.square().mean().sqrt())
+            distances.append(dist / len(scales))
+            mask = (mask * torch.exp(log_ratio / len(scales))).clamp(0, 1)
+    return mask, np.asarray(distances)
+
+
 def optimise_mask(mix, vocal, sr, settings, device=None):
     """Optimise the mask for one stretch of signal (1-D tensors of equal length).
 
-    Returns (mask (windows, bins) numpy float32, history dict with 'total' (iterations,) and
-    'per_view' (iterations, scales, 19) arrays, plus 'initial'/'final' full losses).
+    Returns (mask (windows, bins) numpy float32, history dict with 'profile' (the stage-1
+    distances), 'total' (iterations,) and 'per_view' (iterations, scales, 19) arrays of stage 2,
+    plus 'initial'/'final' full losses: of the constant starting mask and of the result).
     """
     device = device or mix.device
     mix = mix.to(device)
@@ -225,8 +291,6 @@ def optimise_mask(mix, vocal, sr, settings, device=None):
     n = mix.shape[-1]
     X = stft(mix, settings.mask_n_fft, settings.mask_hop)
     loss_fn = FingerprintLoss(vocal, sr, settings)
-    init = min(max(settings.init_mask, 1e-4), 1 - 1e-4)
-    logits = torch.full(X.shape, math.log(init / (1 - init)), device=device, requires_grad=True)
     rng = np.random.default_rng(settings.seed)
     totals, per_views = [], []
 
@@ -234,7 +298,12 @@ def optimise_mask(mix, vocal, sr, settings, device=None):
         return istft(torch.sigmoid(lg) * X, settings.mask_n_fft, settings.mask_hop, n)
 
     with torch.no_grad():
-        initial, initial_views = loss_fn(render(logits), list(settings.loss_views))
+        constant = torch.full(X.shape, settings.init_mask, device=device)
+        initial, initial_views = loss_fn(istft(constant * X, settings.mask_n_fft, settings.mask_hop, n),
+                                         list(settings.loss_views))
+    start, distances = match_profiles(X, vocal, sr, settings, n)
+    start = start.clamp(1e-4, 1 - 1e-4)
+    logits = torch.log(start / (1 - start)).requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=settings.learning_rate)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, settings.iterations),
                                                        eta_min=0.05 * settings.learning_rate)
@@ -256,6 +325,7 @@ def optimise_mask(mix, vocal, sr, settings, device=None):
     for step, (full_total, full_views) in monitored.items():  # full evaluations replace the step's
         totals[step], per_views[step] = float(full_total), full_views.cpu().numpy()
     history = {
+        "profile": distances,
         "total": np.asarray(totals, dtype=np.float64),
         "per_view": np.asarray(per_views, dtype=np.float64).reshape(-1, len(settings.scales), N_VIEWS),
         "initial": float(initial), "final": float(final),
@@ -312,7 +382,7 @@ def match(mix, vocal, sr, settings, device=None, progress=None):
         if progress:
             progress(i, hist)
     history = {k: sum(w * h[k] for w, h in weighted) for k in
-               ("total", "per_view", "initial", "final", "initial_per_view", "final_per_view")}
+               ("profile", "total", "per_view", "initial", "final", "initial_per_view", "final_per_view")}
     with torch.no_grad():
         est = istft(torch.from_numpy(mask) * X, settings.mask_n_fft, hop, n).numpy().astype(np.float32)
     return est, mask, history

@@ -20,13 +20,18 @@ def save(fig, path):
 
 
 def loss_plot(history, view_names, scales, path):
-    """Total loss and each view's loss (mean over scales) per iteration, log scale."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    """Stage 1's profile distance, then stage 2's total loss and each view's loss (mean over scales)
+    per iteration, log scales."""
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(17, 4.5))
+    distances = np.asarray(history.get("profile", ()))
+    ax0.plot(np.arange(1, len(distances) + 1), distances, ".-", color="C0", ms=3)
+    ax0.set(title="Stage 1: profile matching (slice 0, all scales)", xlabel="fixed-point update",
+            ylabel="RMS log ratio of the profiles", yscale="log" if (distances > 0).all() else "linear")
     total = np.asarray(history["total"])
     it = np.arange(1, len(total) + 1)
     ax1.plot(it, total, color="k")
-    ax1.set(title="Weighted fingerprint loss (views drawn per step; all views at the dots)",
-            xlabel="iteration", ylabel="loss", yscale="log")
+    ax1.set(title="Stage 2: fingerprint loss (all views at the dots)",
+            xlabel="Adam step", ylabel="loss", yscale="log" if len(total) and (total > 0).all() else "linear")
     full = ~np.isnan(np.asarray(history["per_view"])).any(axis=(1, 2))
     ax1.plot(it[full], total[full], "o", color="C3", ms=4)
     per_view = np.asarray(history["per_view"])  # (iterations, scales, views), NaN = not evaluated
@@ -38,9 +43,10 @@ def loss_plot(history, view_names, scales, path):
             if seen.any():
                 ax2.plot(it[seen], np.nanmean(vals[seen], axis=1), ".-" if seen.sum() < len(it) else "-",
                          lw=1, ms=2, color=cmap(k % 20), label=f"{k} {name}")
-    ax2.set(title=f"Per-view loss (mean over n_fft {', '.join(map(str, scales))})", xlabel="iteration",
-            yscale="log")
-    ax2.legend(fontsize=6, ncol=2, loc="upper right")
+    ax2.set(title=f"Per-view loss (mean over n_fft {', '.join(map(str, scales))})",
+            xlabel="Adam step", yscale="log" if len(total) else "linear")
+    if ax2.lines:
+        ax2.legend(fontsize=6, ncol=2, loc="upper right")
     red = 1 - history["final"] / history["initial"] if history["initial"] else 0.0
     fig.suptitle(f"Fingerprint loss {history['initial']:.3g} -> {history['final']:.3g} "
                  f"(fingerprint loss reduction {100 * red:.1f} %; not a quality measure)", fontsize=10)
