@@ -1,8 +1,9 @@
-"""Benchmark: time and held-out Dice of the full-quality Carvana training on synthetic cars.
+"""Benchmark: time and held-out Dice of the default Carvana training on synthetic cars.
 
-Generates synthetic cars, trains the image U-Net on `--threads` CPU threads (2 by default: the
-bar is Dice >= 0.95 on held-out cars within 10 minutes on 2 CPU cores), scores the test cars at
-full resolution and prints the seconds of each stage and the Dice. Not a test: it asserts nothing.
+With config.yaml's `carvana:` settings (what `snakemake carvana` runs), generates the synthetic
+cars, trains the image U-Net on `--threads` CPU threads (2 by default: the bar is Dice >= 0.95 on
+held-out cars within 10 minutes on 2 CPU cores), scores the test cars at full resolution and
+prints the seconds of each stage and the Dice. Not a test: it asserts nothing.
 
     .venv/bin/python bench/carvana_speed.py [--threads 2] [--out /tmp/carvana-bench]
 """
@@ -27,11 +28,6 @@ from vocalsep.carvana.predict import evaluate  # noqa: E402
 from vocalsep.carvana.synth import generate  # noqa: E402
 from vocalsep.carvana.train import train  # noqa: E402
 
-# The full-quality setting: more cars and epochs than the workflow's quick default.
-DATA = {"cars": 120, "views": 4, "width": 240, "height": 160, "seed": 1}
-TRAIN = {"epochs": 20, "learning_rate": 0.002, "lr_patience": 2}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -41,13 +37,14 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config.yaml").read_text())
-    settings = {**config["carvana"]["train"], **TRAIN, "device": "cpu"}
+    data = config["carvana"]["synthetic"]
+    settings = {**config["carvana"]["train"], "device": "cpu"}
     if args.epochs:
         settings["epochs"] = args.epochs
     work = Path(args.out or tempfile.mkdtemp(prefix="carvana-bench-"))
 
     c0, t0 = time.process_time(), time.perf_counter()
-    generate(work / "data", **DATA)
+    generate(work / "data", **data)
     t1 = time.perf_counter()
     result = train(work / "data", work / "train", settings, progress=False)
     t2 = time.perf_counter()
@@ -55,7 +52,7 @@ def main(argv=None):
                        work / "predictions", work / "overlay.png", work / "metrics.json", device="cpu")
     t3, c3 = time.perf_counter(), time.process_time()
 
-    print(json.dumps({"data": DATA, "train": settings}, indent=None))
+    print(json.dumps({"data": data, "train": settings}, indent=None))
     print(f"threads            {args.threads} (torch {torch.__version__}, {torch.get_num_threads()} intra-op)")
     print(f"generate           {t1 - t0:8.1f} s  ({len(list((work / 'data' / 'imgs').iterdir()))} images)")
     print(f"train              {t2 - t1:8.1f} s  ({result['epochs']} epochs, best epoch {result['best_epoch']}, "
