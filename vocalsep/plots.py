@@ -25,8 +25,9 @@ def loss_plot(history, view_names, scales, path):
     fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(17, 4.5))
     distances = np.asarray(history.get("profile", ()))
     ax0.plot(np.arange(1, len(distances) + 1), distances, ".-", color="C0", ms=3)
+    positive = len(distances) > 0 and (distances > 0).all()
     ax0.set(title="Stage 1: profile matching (slice 0, all scales)", xlabel="fixed-point update",
-            ylabel="RMS log ratio of the profiles", yscale="log" if (distances > 0).all() else "linear")
+            ylabel="RMS log ratio of the profiles", yscale="log" if positive else "linear")
     total = np.asarray(history["total"])
     it = np.arange(1, len(total) + 1)
     ax1.plot(it, total, color="k")
