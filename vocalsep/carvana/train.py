@@ -16,7 +16,7 @@ import logging
 import random
 import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ..audio import atomic_write_bytes, write_text
 from ..device import pick_device
 from ..errors import InputError
+from ..settings import dataclass_from_dict
 from ..models import UNet
 from .data import CarvanaDataset, car_of, scan_pairs, split_by_car
 from .metrics import dice_coeff, multiclass_dice, one_hot, predict_mask, segmentation_loss
@@ -65,11 +66,7 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, values):
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown Carvana training settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
+        return dataclass_from_dict(cls, values, "Carvana training")
 
 
 def checkpoints_in(folder):

@@ -11,7 +11,7 @@ import csv
 import io
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 from ..audio import atomic_write_bytes, write_text
 from ..device import pick_device
 from ..errors import InputError
+from ..settings import dataclass_from_dict
 from ..evaluate import score
 from ..models.vocal_unet import VocalUNet
 from .data import PatchSampler
@@ -55,11 +56,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values):
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        return cls(**values)
+        return dataclass_from_dict(cls, values, "training")
 
     def spec(self):
         return SpecConfig(self.sample_rate, self.n_fft, self.hop, self.bins, self.compress)

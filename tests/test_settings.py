@@ -1,0 +1,13 @@
+"""Training settings from dictionaries (the --settings JSON of the commands, config.yaml sections)."""
+
+import pytest
+
+from vocalsep.carvana.train import TrainSettings
+from vocalsep.unet.train import TrainConfig
+
+
+@pytest.mark.parametrize("cls, name", [(TrainSettings, "Carvana training"), (TrainConfig, "training")])
+def test_known_keys_build_the_settings_and_a_misspelt_one_is_named(cls, name):
+    assert cls.from_dict({"epochs": 3}).epochs == 3
+    with pytest.raises(ValueError, match=f"unknown {name} settings: epoch, lr_decya"):
+        cls.from_dict({"epoch": 3, "lr_decya": 0.5})
