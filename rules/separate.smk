@@ -41,7 +41,7 @@ rule fingerprint_match:
     params:
         fingerprint=FP,
         code=code_hash(
-            "matching", "baselines", "evaluate", "plots", "fingerprint.song", *FP_CODE
+            "matching", "baselines", "evaluate", "bsseval", "plots", "fingerprint.song", *FP_CODE
         ),
     script:
         "../scripts/match_song.py"

@@ -61,7 +61,7 @@ rule unet_metrics:
         runtime=20,
     params:
         model=UNET_MODEL,
-        code=code_hash("unet.evaluate", "evaluate", "audio"),
+        code=code_hash("unet.evaluate", "evaluate", "bsseval", "audio"),
     script:
         "../scripts/unet_metrics.py"
 
@@ -154,7 +154,7 @@ rule unet_corpus_eval:
     params:
         pairs=lambda wildcards, input: os.path.dirname(input.manifest),
         device=UNET["device"],
-        code=code_hash("unet.evaluate", "baselines", "evaluate", *UNET_CODE),
+        code=code_hash("unet.evaluate", "baselines", "evaluate", "bsseval", *UNET_CODE),
     script:
         "../scripts/unet_corpus_eval.py"
 

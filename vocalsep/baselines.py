@@ -59,19 +59,26 @@ def render(X, mask, n_fft, hop, length):
         return istft(m * X, n_fft, hop, length).numpy().astype(np.float32)
 
 
-def baselines(mix, vocal, sr, n_fft, hop, segment_seconds=30.0):
-    """{method: (vocal_estimate, accompaniment_estimate)} for the oracles, REPET-SIM and the floor."""
+def iter_baselines(mix, vocal, sr, n_fft, hop, segment_seconds=30.0):
+    """(method, (vocal_estimate, accompaniment_estimate)) for the oracles, REPET-SIM and the
+    floor, made one at a time so that a long song holds one method's signals at once."""
     mix = np.asarray(mix, dtype=np.float32)
     vocal = np.asarray(vocal, dtype=np.float32)
     n = len(mix)
     with torch.no_grad():
         X = stft(torch.from_numpy(mix), n_fft, hop)
         V = stft(torch.from_numpy(vocal), n_fft, hop)
-    masks = oracle_masks(V, X - V)
-    masks["REPET-SIM"] = repet_sim_mask(X.abs().numpy(), sr, hop, segment_seconds)
-    out = {}
-    for name, mask in masks.items():
-        est = render(X, mask, n_fft, hop, n)
-        out[name] = (est, mix - est)
-    out["mixture"] = (mix.copy(), mix.copy())
-    return out
+        masks = oracle_masks(V, X - V)
+    del V
+    for name in ORACLES:
+        est = render(X, masks.pop(name), n_fft, hop, n)
+        yield name, (est, mix - est)
+    est = render(X, repet_sim_mask(X.abs().numpy(), sr, hop, segment_seconds), n_fft, hop, n)
+    yield "REPET-SIM", (est, mix - est)
+    yield "mixture", (mix, mix)
+
+
+def baselines(mix, vocal, sr, n_fft, hop, segment_seconds=30.0):
+    """{method: (vocal_estimate, accompaniment_estimate)} for the oracles, REPET-SIM and the floor."""
+    return {name: tuple(np.array(x) for x in pair)
+            for name, pair in iter_baselines(mix, vocal, sr, n_fft, hop, segment_seconds)}

@@ -1,11 +1,10 @@
-"""Separation quality: BSS Eval v4 (museval, 1 s windows, median) and SI-SDR.
+"""Separation quality: BSS Eval v4 (as museval computes it, 1 s windows, median) and SI-SDR.
 
 Every method (fingerprint matching, oracles, REPET-SIM, U-Net, the mixture floor)
 is scored by `score`, so their numbers are comparable.
 """
 
 import json
-import warnings
 
 import numpy as np
 
@@ -36,26 +35,38 @@ def score(vocal_ref, accomp_ref, vocal_est, accomp_est, sr):
     """Score a two-source estimate.
 
     Returns {"vocals": {SDR, SIR, SAR, SI-SDR}, "accompaniment": {...}}, the first three from
-    museval's BSS Eval v4 with 1 s windows and hops (median over windows, silent windows skipped
-    as museval does), SI-SDR over the whole signal.
+    BSS Eval v4 as museval computes it, with 1 s windows and hops (median over windows, silent
+    windows skipped as museval does), SI-SDR over the whole signal.
     """
-    import museval  # imported here: it is slow to import and only scoring needs it
+    return score_methods(vocal_ref, accomp_ref, {"estimate": (vocal_est, accomp_est)}, sr)["estimate"]
+
+
+def score_methods(vocal_ref, accomp_ref, estimates, sr):
+    """{method: score(...)} of several (vocal, accompaniment) estimates of the same references.
+
+    The references' correlations are computed once for all of them (vocalsep.bsseval: museval's
+    BSS Eval v4 with the whole-song filters fitted block by block, so a long song's memory stays
+    bounded). `estimates` may be any iterable of (method, (vocal, accompaniment)) pairs or a dict,
+    so that estimates can be made one at a time.
+    """
+    from .bsseval import BssEvalV4
 
     refs = [np.asarray(x, dtype=np.float64) for x in (vocal_ref, accomp_ref)]
-    ests = [np.asarray(x, dtype=np.float64) for x in (vocal_est, accomp_est)]
-    n = min(len(x) for x in refs + ests)
-    references = np.stack([x[:n] for x in refs])[:, :, None]
-    estimates = np.stack([x[:n] for x in ests])[:, :, None]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sdr, _isr, sir, sar = museval.evaluate(references, estimates, win=sr, hop=sr)
+    n = min(len(x) for x in refs)
+    evaluator = BssEvalV4(np.stack([x[:n] for x in refs]), win=sr, hop=sr)
+    items = estimates.items() if isinstance(estimates, dict) else estimates
     result = {}
-    for i, name in enumerate(("vocals", "accompaniment")):
-        result[name] = {
-            "SDR": _median(sdr[i]),
-            "SIR": _median(sir[i]),
-            "SAR": _median(sar[i]),
-            "SI-SDR": si_sdr(refs[i][:n], ests[i][:n]),
+    for method, (vocal_est, accomp_est) in items:
+        # museval pads a short estimate with zeros and truncates a long one to the references' length
+        ests = np.zeros((2, n))
+        for i, x in enumerate((vocal_est, accomp_est)):
+            x = np.asarray(x, dtype=np.float64)[:n]
+            ests[i, : len(x)] = x
+        sdr, _isr, sir, sar = evaluator(ests)
+        result[method] = {
+            name: {"SDR": _median(sdr[i]), "SIR": _median(sir[i]), "SAR": _median(sar[i]),
+                   "SI-SDR": si_sdr(refs[i][:n], ests[i])}
+            for i, name in enumerate(("vocals", "accompaniment"))
         }
     return result
 

@@ -5,6 +5,7 @@
   the wavs and the pictures, for one paired song.
 """
 
+import itertools
 import logging
 import time
 from pathlib import Path
@@ -52,8 +53,8 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     outputs: mapping with keys vocal, accompaniment, mixture, target, loss_plot, spectrograms,
     metrics (file paths). Returns the methods' scores.
     """
-    from ..baselines import baselines
-    from ..evaluate import score, write_metrics
+    from ..baselines import iter_baselines
+    from ..evaluate import score_methods, write_metrics
     from ..matching import loss_reduction, match
     from ..plots import loss_plot, spectrogram_plot
     from .views import VIEW_NAMES
@@ -68,11 +69,11 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     write_wav(outputs["accompaniment"], mix - est, sr)
     write_wav(outputs["mixture"], mix, sr)
     write_wav(outputs["target"], vocal, sr)
-    methods = {MATCHING: score(vocal, accompaniment, est, mix - est, sr)}
     t1 = time.perf_counter()
-    for name, (v_est, a_est) in baselines(mix, vocal, sr, settings.mask_n_fft, settings.mask_hop,
-                                          repet_segment_seconds).items():
-        methods[name] = score(vocal, accompaniment, v_est, a_est, sr)
+    estimates = itertools.chain([(MATCHING, (est, mix - est))],
+                                iter_baselines(mix, vocal, sr, settings.mask_n_fft, settings.mask_hop,
+                                               repet_segment_seconds))
+    methods = score_methods(vocal, accompaniment, estimates, sr)
     log.info("baselines and scores: %.1f s", time.perf_counter() - t1)
     reduction = loss_reduction(history)
     write_metrics(outputs["metrics"], song, mode, methods, extra={
