@@ -1,13 +1,13 @@
 # Fingerprint-matching separation (issue 3): per paired song, the optimised mask, the baselines
 # on the same STFT (IRM2, IRM1, IBM, REPET-SIM, the mixture), BSS Eval scores and pictures.
-# Matching recomputes the vocal's fingerprint chunk by chunk (it needs it in torch, on the
-# optimiser's device), so it depends on the prepared pair only, not on the cache.
+# The matching reads the vocal's fingerprint cache (rule fingerprint) chunk by chunk as its target.
 
 
 rule fingerprint_match:
     input:
         mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
         vocal=f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav",
+        vocal_fingerprint=f"{RESULTS}/fingerprint/{{mode}}/{{song}}/vocal",
     output:
         vocal=f"{RESULTS}/{{mode}}/{{song}}/extracted_vocal.wav",
         accompaniment=f"{RESULTS}/{{mode}}/{{song}}/extracted_accompaniment.wav",

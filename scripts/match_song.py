@@ -17,7 +17,8 @@ def job(smk, log):
     device = pick_device(fp.get("device", "cpu"))
     log.info("device %s, %d threads", device, smk.threads)
     separate_song(smk.input.mix, smk.input.vocal, dict(smk.output.items()), smk.wildcards.song,
-                  smk.wildcards.mode, settings, fp["repet_segment_seconds"], device)
+                  smk.wildcards.mode, settings, fp["repet_segment_seconds"], device,
+                  vocal_fingerprint=smk.input.vocal_fingerprint)
 
 
 run_job(snakemake, job)

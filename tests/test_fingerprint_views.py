@@ -133,5 +133,6 @@ def test_a_subset_of_views_equals_the_same_views_of_the_full_set():
     mag = torch.as_tensor(rng.random((T, F), dtype=np.float32))
     full, pooled = compute_views(mag)
     sub_full, sub_pooled = compute_views(mag, [0, 5, 12, 18])
-    assert torch.equal(sub_full, full[[0, 5, 12]])
+    # the same sums (a matrix product of other shape may round the last bit differently)
+    torch.testing.assert_close(sub_full, full[[0, 5, 12]], rtol=1e-6, atol=1e-6)
     assert torch.equal(sub_pooled, pooled[[1]])

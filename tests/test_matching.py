@@ -43,6 +43,31 @@ def test_the_loss_is_zero_at_the_reference_and_positive_for_the_mix():
     assert float(at_mix) > 0.1 and (per_view_mix > 0).all()
 
 
+def test_block_by_block_gives_the_values_and_gradient_of_the_whole(monkeypatch):
+    import vocalsep.fingerprint.fingerprint as fpmod
+
+    mix, vocal = pair(1.5, seed=2)
+    settings = MatchSettings(other_views_weight=1.0)
+    views = [0, 5, 9, 16, 17, 18]
+
+    def evaluate():
+        loss = FingerprintLoss(torch.from_numpy(vocal), SR, settings)
+        x = torch.from_numpy(mix).clone().requires_grad_(True)
+        total, per_view = loss(x, views, backward=True)
+        return loss.targets[512][0].target, total, per_view, x.grad
+
+    monkeypatch.setattr(fpmod, "MAX_BLOCK_WINDOWS", 1 << 20)
+    monkeypatch.setattr(fpmod, "BLOCK_CELLS", 1 << 30)  # one block: the whole spectrogram at once
+    whole = evaluate()
+    monkeypatch.setattr(fpmod, "BLOCK_CELLS", 8 * 257)  # blocks of 8 windows at n_fft 512 (130 windows)
+    blocks = evaluate()
+    torch.testing.assert_close(blocks[0], whole[0], rtol=1e-4, atol=1e-5)  # the vocal's reference metrics
+    torch.testing.assert_close(blocks[1], whole[1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(blocks[2], whole[2], rtol=1e-5, atol=1e-6, equal_nan=True)
+    torch.testing.assert_close(blocks[3], whole[3], rtol=1e-4, atol=1e-6 * float(whole[3].abs().max()))
+    assert float(whole[3].abs().max()) > 0
+
+
 def test_the_mask_stays_in_0_1_and_the_loss_goes_down():
     mix, vocal = pair(1.2, seed=1)
     # Adam alone (no profile matching first) lowers the loss over the chosen views
@@ -159,3 +184,31 @@ def test_settings_come_from_the_config_section():
     assert settings.scales == tuple(section["scales"]) and settings.iterations == section["iterations"]
     assert set(settings.group_weights) == {"profile", "bands", "shape", "harmonic", "formant", "dynamics"}
     assert math.isclose(settings.learning_rate, section["learning_rate"])
+
+
+def test_matching_reads_the_vocal_cache_as_its_target(tmp_path):
+    from vocalsep.errors import InputError
+    from vocalsep.fingerprint.cache import CachedFingerprint, write_fingerprint
+    from vocalsep.matching import reference_metrics
+
+    mix, vocal = pair(1.5, seed=4)
+    settings = MatchSettings(profile_iterations=3, iterations=2)
+    write_fingerprint(vocal, SR, tmp_path / "vocal", settings.scales, settings.hop_fraction)
+    cached = CachedFingerprint(tmp_path / "vocal", SR, settings.scales, settings.hop_fraction, len(vocal))
+    got = cached.metrics(0, len(vocal), range(19))
+    want = reference_metrics(torch.from_numpy(vocal), SR, settings, range(19))
+    for n in settings.scales:
+        for g, w in zip(got[n][:2], want[n][:2]):  # metrics of the full and the pooled views
+            torch.testing.assert_close(g, w)
+        for g, w in zip(got[n][2:4], want[n][2:4]):  # fundamentals and formant bins recovered from columns
+            assert torch.equal(g.f0_hz, w.f0_hz) and torch.equal(g.formant_bins, w.formant_bins)
+        assert (got[n][3].formant_bins >= 0).any()
+    # one chunk: the same mask whether the target is read or computed
+    est_a, mask_a, hist_a = match(mix, vocal, SR, settings)
+    est_b, mask_b, hist_b = match(mix, vocal, SR, settings, vocal_fingerprint=tmp_path / "vocal")
+    np.testing.assert_allclose(mask_b, mask_a, atol=1e-5)
+    # a cache of other settings is refused with the file named
+    with pytest.raises(InputError, match=r"n2048.slice_00\.json.*hop 1024 \(expected 512\)"):
+        CachedFingerprint(tmp_path / "vocal", SR, settings.scales, 0.25, len(vocal))
+    with pytest.raises(InputError, match="samples"):
+        match(mix[:-512], vocal[:-512], SR, settings, vocal_fingerprint=tmp_path / "vocal")

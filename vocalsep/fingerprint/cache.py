@@ -15,12 +15,11 @@ import numpy as np
 import torch
 
 from .. import __version__
-from .fingerprint import scale_metrics
+from .fingerprint import HALO, scale_metrics
 from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS
 from .stft import hop_length, stft
 from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES
 
-HALO = 2            # windows of context on each side of a block (5x5 blob kernel)
 BLOCK_BINS = 1 << 18  # windows x bins per block
 
 
@@ -116,3 +115,65 @@ def read_view(path):
     path = Path(path)
     meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     return np.load(path, mmap_mode="r"), meta
+
+
+class CachedFingerprint:
+    """A source's fingerprint cache, read window range by window range (memory-mapped).
+
+    Checked once against the settings the caller expects (sample rate, scales, hops, length):
+    a cache made with other settings is an InputError naming the file, never silently used.
+    `metrics(start, stop, views)` gives the metrics of the STFT windows of samples start..stop
+    (start a multiple of twice every hop), in the layout of fingerprint.scale_metrics, with the
+    anchors (fundamentals, formant bins) recovered from their columns.
+    """
+
+    def __init__(self, folder, sr, scales, hop_fraction, samples):
+        from ..errors import InputError
+
+        self.folder, self.sr, self.scales = Path(folder), int(sr), tuple(scales)
+        self.hops, self.windows = {}, {}
+        for n in self.scales:
+            path = Path(self.folder, f"n{n}", "slice_00.npy")
+            if not path.is_file():
+                raise InputError(path, "is missing: the fingerprint cache has no such scale (rerun the fingerprint)")
+            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            want = {"sample_rate": self.sr, "n_fft": n, "hop": hop_length(n, hop_fraction), "samples": int(samples)}
+            wrong = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
+            if wrong:
+                raise InputError(path.with_suffix(".json"), "was made with other settings than this run's: "
+                                 + ", ".join(f"{k} {have} (expected {exp})" for k, (have, exp) in wrong.items())
+                                 + " (rerun the fingerprint)")
+            self.hops[n], self.windows[n] = want["hop"], meta["windows"]
+        self._arrays = {}
+
+    def _array(self, n, k):
+        if (n, k) not in self._arrays:
+            self._arrays[n, k] = np.load(Path(self.folder, f"n{n}", f"slice_{k:02d}.npy"), mmap_mode="r")
+        return self._arrays[n, k]
+
+    def metrics(self, start, stop, views):
+        """{n_fft: (full, pooled, anchors_full, anchors_pooled, views)} of samples start..stop."""
+        from .metrics import Anchors, layout_for
+        from .stft import bin_frequencies
+        from .views import pooled_frequencies
+
+        views = tuple(sorted(set(views)))
+        f0_col, f_cols = COLUMNS.index("f0_hz"), [COLUMNS.index(c) for c in ("f1_hz", "f2_hz", "f3_hz")]
+        out = {}
+        for n in self.scales:
+            hop = self.hops[n]
+            w0, count = start // hop, (stop - start) // hop + 1
+            freqs = bin_frequencies(n, self.sr)
+            parts = []
+            for pooled, rows, axis in ((False, (w0, w0 + count), freqs),
+                                       (True, (w0 // 2, w0 // 2 + count // 2), pooled_frequencies(freqs))):
+                wanted = [k for k in views if (k in POOLED) == pooled]
+                m = torch.from_numpy(np.stack([self._array(n, k)[rows[0] : rows[1]] for k in wanted])
+                                     if wanted else np.zeros((0, rows[1] - rows[0], N_METRICS), np.float32))
+                lay = layout_for(axis, self.sr)
+                hz = m[..., f_cols]
+                fbins = (torch.round((hz - lay.f_first) / lay.df).long() - lay.formant_lo).masked_fill(hz <= 0, -1)
+                parts.append((m, Anchors(m[..., f0_col].clone(), fbins)))
+            (full, a_full), (pooled, a_pooled) = parts
+            out[n] = (full, pooled, a_full, a_pooled, views)
+        return out

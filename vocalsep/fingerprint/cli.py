@@ -34,6 +34,8 @@ def add_parser(subparsers):
     p.add_argument("--song", default=None, help="song name in metrics.json (default: the folder's name)")
     p.add_argument("--mode", choices=["100-window", "no-limit"], default="no-limit")
     p.add_argument("--iterations", type=int, help="override the config's iterations")
+    p.add_argument("--vocal-fingerprint", help="the vocal's fingerprint cache (`vocalsep fingerprint VOCAL -o "
+                   "DIR`), read instead of fingerprinting the vocal again")
     p.add_argument("--config", help="config.yaml to take the fingerprint settings from")
     p.set_defaults(func=_match)
 
@@ -64,7 +66,7 @@ def _match(args):
     torch.set_num_threads(fp.get("threads", 2))
     methods = separate_song(args.mix, args.vocal, output_paths(args.out), args.song or Path(args.out).name,
                             args.mode, MatchSettings.from_config(fp), fp["repet_segment_seconds"],
-                            pick_device(fp.get("device", "cpu")))
+                            pick_device(fp.get("device", "cpu")), vocal_fingerprint=args.vocal_fingerprint)
     print(json.dumps({m: round(s["vocals"]["SDR"], 2) for m, s in methods.items()}, indent=1))
 
 

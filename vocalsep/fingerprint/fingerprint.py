@@ -29,18 +29,59 @@ class ScaleFingerprint:
         return self.full[k] if k < self.full.shape[0] else self.pooled[k - self.full.shape[0]]
 
 
-def scale_metrics(mag, n_fft, sr, anchors=None, views=None):
-    """Views and metrics of a magnitude spectrogram (windows, bins) of one scale.
+HALO = 2                 # windows of context on each side of a block (the 5x5 blob kernel needs 2)
+BLOCK_CELLS = 1 << 17    # windows x bins per block: small enough to stay in the CPU caches
+MAX_BLOCK_WINDOWS = 256
 
-    anchors: optional (anchors_full, anchors_pooled) to measure at instead of searching.
+
+def window_blocks(n_windows, n_bins):
+    """(start, stop) of consecutive blocks of windows, each an even number of windows (so that
+    2x2 pooling pairs the same windows as on the whole) of about BLOCK_CELLS windows x bins."""
+    size = max(8, min(MAX_BLOCK_WINDOWS, BLOCK_CELLS // max(n_bins, 1)) // 2 * 2)
+    for start in range(0, n_windows, size):
+        yield start, min(n_windows, start + size)
+
+
+def block_views(mag, a, b, views=None):
+    """compute_views(mag, views) restricted to windows a..b (a even), computed on those windows
+    and HALO neighbours on each side: the same values as on the whole spectrogram."""
+    lo, hi = max(0, a - HALO), min(mag.shape[-2], b + HALO)
+    full, pooled = compute_views(mag[..., lo:hi, :], views)
+    p0 = (a - lo) // 2
+    return full[..., a - lo : b - lo, :], pooled[..., p0 : p0 + (b - a) // 2, :]
+
+
+def scale_metrics(mag, n_fft, sr, anchors=None, views=None):
+    """Views and metrics of a magnitude spectrogram (windows, bins) of one scale, block by block.
+
+    anchors: optional (anchors_full, anchors_pooled) to measure at instead of searching, each
+    with one row per (view, window), views first.
     views: the view numbers wanted (default all 19; see compute_views for the order).
-    Returns (full, pooled, anchors_full, anchors_pooled).
+    Returns (full, pooled, anchors_full, anchors_pooled): metrics (views, windows, 425) and the
+    anchors, f0_hz (views, windows) and formant_bins (views, windows, 3).
     """
     freqs = bin_frequencies(n_fft, sr).to(mag.device)
-    full_v, pooled_v = compute_views(mag, views)
-    a_full, a_pooled = anchors if anchors is not None else (None, None)
-    full, a_full = window_metrics(full_v, freqs, sr, a_full)
-    pooled, a_pooled = window_metrics(pooled_v, pooled_frequencies(freqs), sr, a_pooled)
+    pooled_freqs = pooled_frequencies(freqs)
+    n_win = mag.shape[-2]
+    given = [None, None] if anchors is None else [
+        Anchors(a.f0_hz.reshape(-1, rows), a.formant_bins.reshape(-1, rows, 3))
+        for a, rows in zip(anchors, (n_win, n_win // 2))]
+    parts = []
+    for a, b in window_blocks(n_win, mag.shape[-1]):
+        spans = ((a, b), (a // 2, a // 2 + (b - a) // 2))
+        out = []
+        for views_block, f, anc, (i, j) in zip(block_views(mag, a, b, views), (freqs, pooled_freqs), given,
+                                                spans):
+            sub = None if anc is None else Anchors(anc.f0_hz[:, i:j], anc.formant_bins[:, i:j])
+            m, found = window_metrics(views_block, f, sr, sub)
+            rows = views_block.shape[:-1]
+            out.append((m, found.f0_hz.reshape(rows), found.formant_bins.reshape(*rows, 3)))
+        parts.append(out)
+    result = []
+    for k in range(2):
+        m, f0, fb = (torch.cat([p[k][i] for p in parts], dim=1) for i in range(3))
+        result.append((m, Anchors(f0, fb)))
+    (full, a_full), (pooled, a_pooled) = result
     return full, pooled, a_full, a_pooled
 
 

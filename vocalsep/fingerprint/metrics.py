@@ -89,11 +89,29 @@ class Layout:
     cand_valid: torch.Tensor      # (H, C)
     salience_weights: torch.Tensor
     spacing_bins: int
+    spacing_fft: int              # FFT size of the autocorrelation: no wrap-around up to the longest lag
     lag_range: tuple
     formant_lo: int
     formant_n: int
     envelope: torch.Tensor        # (width,)
+    envelope_matrix: torch.Tensor  # (bins, formant_n): the envelope at each bin of the formant band
     top_k: int
+
+
+def _fast_length(n):
+    """The smallest 2^a 3^b 5^c >= n (FFT sizes that are fast)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p3 = 1
+    while p3 < best:
+        p35 = p3
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 5
+        p3 *= 3
+    return best
 
 
 @functools.lru_cache(maxsize=64)
@@ -131,10 +149,11 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
     env = torch.hann_window(width + 2, periodic=False, dtype=torch.float64)[1:-1]
     env = env / env.sum()
     r = width // 2
-    env_mean = torch.zeros(n_bins, dtype=torch.float64)  # mean over the band of the envelope
+    env_matrix = torch.zeros(n_bins, f_hi - f_lo, dtype=torch.float64)  # envelope at each band bin
     for j in range(f_lo, f_hi):
         for t, wt in zip(range(-r, r + 1), env.tolist()):
-            env_mean[min(max(j + t, 0), n_bins - 1)] += wt / (f_hi - f_lo)
+            env_matrix[min(max(j + t, 0), n_bins - 1), j - f_lo] += wt
+    env_mean = env_matrix.sum(1) / (f_hi - f_lo)  # mean over the band of the envelope
     lin_P = torch.stack([torch.ones_like(fk), fk, fk**2, env_mean], 1)
     lin_P2 = torch.stack([((freqs >= lo) & (freqs < hi)).double() for _, lo, hi in BANDS], 1)
     centred = fk - fk.mean()
@@ -159,8 +178,8 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
         lin_P=lin_P.to(**f32), lin_P2=lin_P2.to(**f32), lin_log=lin_log.to(**f32),
         cand_f0=cand.to(**f32), cand_lo=clo.long().reshape(-1).to(**dev), cand_frac=(fpos - clo).to(**f32),
         cand_valid=cvalid.to(**f32), salience_weights=(0.8 ** torch.arange(SALIENCE_HARMONICS)).to(**f32),
-        spacing_bins=spacing_bins, lag_range=(lag_lo, lag_hi), formant_lo=f_lo, formant_n=f_hi - f_lo,
-        envelope=env.to(**f32), top_k=max(1, math.ceil(0.1 * n_bins)),
+        spacing_bins=spacing_bins, spacing_fft=_fast_length(spacing_bins + lag_hi + 1), lag_range=(lag_lo, lag_hi), formant_lo=f_lo, formant_n=f_hi - f_lo,
+        envelope=env.to(**f32), envelope_matrix=env_matrix.to(**f32), top_k=max(1, math.ceil(0.1 * n_bins)),
     )
 
 
@@ -191,10 +210,9 @@ def fundamental(P, silent, lay):
 def harmonic_spacing(P, silent, lay):
     """Strongest autocorrelation lag (60-1000 Hz) of the spectrum below 5 kHz, in Hz."""
     seg = P[:, : lay.spacing_bins]
-    n = seg.shape[-1]
     centred = seg - seg.mean(-1, keepdim=True)
-    spec = torch.fft.rfft(centred, n=2 * n)
-    acf = torch.fft.irfft(spec.real**2 + spec.imag**2, n=2 * n)
+    spec = torch.fft.rfft(centred, n=lay.spacing_fft)
+    acf = torch.fft.irfft(spec.real**2 + spec.imag**2, n=lay.spacing_fft)
     lo, hi = lay.lag_range
     lag = acf[:, lo : hi + 1].argmax(-1) + lo
     return torch.where(silent, torch.zeros_like(P[:, 0]), lag.to(P.dtype) * lay.df)
@@ -202,10 +220,7 @@ def harmonic_spacing(P, silent, lay):
 
 def envelope_band(P, lay):
     """The envelope (Hann-smoothed P) at every bin of the formant band: (rows, band bins)."""
-    r = len(lay.envelope) // 2
-    idx = (torch.arange(lay.formant_lo - r, lay.formant_lo + lay.formant_n + r, device=P.device)
-           .clamp(0, lay.n_bins - 1))
-    return P.index_select(1, idx).unfold(-1, len(lay.envelope), 1) @ lay.envelope
+    return P @ lay.envelope_matrix
 
 
 def formant_peaks(env):

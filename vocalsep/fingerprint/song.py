@@ -47,11 +47,12 @@ def fingerprint_song(audio_path, out_dir, scales, hop_fraction, sr=SAMPLE_RATE):
 
 
 def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_segment_seconds=30.0,
-                  device="cpu", sr=SAMPLE_RATE):
+                  device="cpu", sr=SAMPLE_RATE, vocal_fingerprint=None):
     """Run matching + baselines on one pair and write every output.
 
     outputs: mapping with keys vocal, accompaniment, mixture, target, loss_plot, spectrograms,
-    metrics (file paths). Returns the methods' scores.
+    metrics (file paths). vocal_fingerprint: the vocal's cache folder, read by the matching
+    instead of fingerprinting the vocal again. Returns the methods' scores.
     """
     from ..baselines import iter_baselines
     from ..evaluate import score_methods, write_metrics
@@ -62,7 +63,7 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     mix, vocal = load_pair(mix_path, vocal_path, sr)
     accompaniment = mix - vocal
     t0 = time.perf_counter()
-    est, mask, history = match(mix, vocal, sr, settings, device=device)
+    est, mask, history = match(mix, vocal, sr, settings, device=device, vocal_fingerprint=vocal_fingerprint)
     seconds = time.perf_counter() - t0
     log.info("matching: %.1f s for %.1f s of audio", seconds, len(mix) / sr)
     write_wav(outputs["vocal"], est, sr)

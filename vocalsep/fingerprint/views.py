@@ -88,12 +88,53 @@ def blob_kernel():
 
 
 @functools.lru_cache(maxsize=8)
-def _conv_weights(dtype, device_type):
-    pics = kernels_3x3()
-    w3 = torch.stack([pics[n].T for n in pics])[:, None]  # (C, 1, t, f)
-    w5 = blob_kernel().T[None, None]
-    device = torch.device(device_type)
-    return tuple(pics), w3.to(dtype=dtype, device=device), w5.to(dtype=dtype, device=device)
+def _stencil_weights(dtype, device_type):
+    """(names, W): the conv views' kernels as rows of W (views, 25) over the 25 shifts of a 5x5
+    neighbourhood (time offset major), the 3x3 kernels in its centre."""
+    pics = {**kernels_3x3(), "blob": blob_kernel()}
+    rows = []
+    for name, pic in pics.items():
+        k = pic.T  # (t, f)
+        if k.shape[0] == 3:
+            k = torch.nn.functional.pad(k, (1, 1, 1, 1))
+        rows.append(k.reshape(-1))
+    return tuple(pics), torch.stack(rows).to(dtype=dtype, device=torch.device(device_type))
+
+
+class _Stencil(torch.autograd.Function):
+    """out[v] = sum over the 25 shifts s of W[v, s] * (the edge-padded image shifted by s).
+
+    The same sums as conv2d with these kernels. Forward stacks the 25 shifted copies and takes one
+    matrix product; backward adds W^T times the gradient back at each shift into one buffer (a
+    one-channel conv2d's backward, or autograd through 25 slices, each filling a zero image of
+    its own, costs several times more).
+    """
+
+    @staticmethod
+    def forward(ctx, padded, weights, h, w):
+        n = padded.shape[0]
+        shifts = torch.stack([padded[:, i : i + h, j : j + w] for i in range(5) for j in range(5)])
+        ctx.save_for_backward(weights)
+        ctx.padded_shape = padded.shape
+        return (weights @ shifts.reshape(25, -1)).reshape(-1, n, h, w)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (weights,) = ctx.saved_tensors
+        _, n, h, w = grad_out.shape
+        per_shift = (weights.T @ grad_out.reshape(grad_out.shape[0], -1)).reshape(25, n, h, w)
+        grad = grad_out.new_zeros(ctx.padded_shape)
+        for s in range(25):
+            i, j = divmod(s, 5)
+            grad[:, i : i + h, j : j + w] += per_shift[s]
+        return grad, None, None, None
+
+
+def _stencil(img, weights):
+    """Every conv view of images (n, h, w) at once, rectified: (views, n, h, w)."""
+    n, h, w = img.shape
+    padded = F.pad(img[:, None], (2, 2, 2, 2), mode="replicate")[:, 0]
+    return _Stencil.apply(padded, weights, h, w).abs()
 
 
 @functools.lru_cache(maxsize=16)
@@ -124,15 +165,12 @@ def compute_views(mag, which=None):
     which = sorted(set(range(N_VIEWS) if which is None else which))
     lead = mag.shape[:-2]
     img = mag.reshape(-1, 1, *mag.shape[-2:])
-    names, w3, w5 = _conv_weights(img.dtype, img.device.type)
+    names, weights = _stencil_weights(img.dtype, img.device.type)
     by_name = {}
     conv = [names.index(VIEW_NAMES[k]) for k in which if VIEW_NAMES[k] in names]
     if conv:
-        sel = w3 if len(conv) == len(names) else w3[conv]
-        out = F.conv2d(F.pad(img, (1, 1, 1, 1), mode="replicate"), sel).abs()
-        by_name.update(zip([names[i] for i in conv], out.unbind(1)))
-    if 5 in which:
-        by_name["blob"] = F.conv2d(F.pad(img, (2, 2, 2, 2), mode="replicate"), w5).abs()[:, 0]
+        out = _stencil(img[:, 0], weights[conv])
+        by_name.update(zip([names[i] for i in conv], out.unbind(0)))
     if 0 in which:
         by_name["raw"] = img[:, 0]
     if 6 in which:
