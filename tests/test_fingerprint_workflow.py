@@ -40,7 +40,7 @@ def test_the_rules_make_the_cache_and_the_song_results(work):
                  "2_target_vocal.wav", "optimization_loss.png", "spectrograms.png"):
         assert (song / name).stat().st_size > 0
     data = json.loads((song / "metrics.json").read_text())
-    assert data["settings"]["iterations"] == 3 and len(data["methods"]) == 6
+    assert data["settings"]["iterations"] == 3 and len(data["methods"]) == 7  # matching (2 renderings) + 5
     assert (work / "logs" / "fingerprint_match" / "100-window" / f"{SONG}.log").exists()
     assert (work / "benchmarks" / "fingerprint" / "100-window" / SONG / "vocal.tsv").exists()
     assert dry_run_jobs(work, *targets(), "--configfile", "small.yaml") == {}

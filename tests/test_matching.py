@@ -212,3 +212,21 @@ def test_matching_reads_the_vocal_cache_as_its_target(tmp_path):
         CachedFingerprint(tmp_path / "vocal", SR, settings.scales, 0.25, len(vocal))
     with pytest.raises(InputError, match="samples"):
         match(mix[:-512], vocal[:-512], SR, settings, vocal_fingerprint=tmp_path / "vocal")
+
+
+def test_the_vocal_is_rendered_with_the_squared_mask_unless_asked_otherwise():
+    from vocalsep.fingerprint.stft import istft
+    from vocalsep.matching import render_gain
+
+    mix, vocal = pair(1.0, seed=5)
+    wiener = MatchSettings(profile_iterations=4, iterations=0)
+    magnitude = MatchSettings(profile_iterations=4, iterations=0, render="magnitude")
+    est_w, mask_w, _ = match(mix, vocal, SR, wiener)
+    est_m, mask_m, _ = match(mix, vocal, SR, magnitude)
+    np.testing.assert_array_equal(mask_w, mask_m)  # the same matching; only the rendering differs
+    X = stft(torch.from_numpy(mix), 1024, 256)
+    for est, gain in ((est_w, mask_w**2), (est_m, mask_m)):
+        np.testing.assert_allclose(est, istft(torch.from_numpy(gain) * X, 1024, 256, len(mix)).numpy(), atol=1e-6)
+    assert np.array_equal(render_gain(mask_w, "wiener"), mask_w * mask_w)
+    with pytest.raises(ValueError, match="render must be one of wiener, magnitude"):
+        MatchSettings.from_config({"render": "power"})

@@ -12,7 +12,7 @@ from vocalsep.baselines import METHODS
 from vocalsep.demo import synthesise
 from vocalsep.errors import InputError
 from vocalsep.evaluate import score, write_metrics
-from vocalsep.fingerprint.song import MATCHING, output_paths, separate_song
+from vocalsep.fingerprint.song import MATCHING, MATCHING_MAGNITUDE, output_paths, separate_song
 from vocalsep.matching import MatchSettings
 from vocalsep.report import SCORE_COLUMNS, gather, write_report
 
@@ -40,7 +40,7 @@ def test_the_song_job_writes_every_output(song_dir):
         assert path.exists() and path.stat().st_size > 0, path
     data = json.loads(outputs["metrics"].read_text())
     assert data["song"] == "ça va" and data["mode"] == "100-window"
-    assert set(data["methods"]) == {MATCHING, *METHODS}
+    assert set(data["methods"]) == {MATCHING, MATCHING_MAGNITUDE, *METHODS}
     for method in data["methods"].values():
         assert set(method) == {"vocals", "accompaniment"}
     import soundfile as sf
@@ -48,6 +48,10 @@ def test_the_song_job_writes_every_output(song_dir):
     est, sr = sf.read(outputs["vocal"])
     acc, _ = sf.read(outputs["accompaniment"])
     assert sr == SR and np.allclose(est + acc, mix, atol=1e-5)
+    # the vocal is rendered with the squared mask (Wiener), scored beside the mask itself
+    methods = data["methods"]
+    assert methods[MATCHING]["vocals"]["SDR"] != methods[MATCHING_MAGNITUDE]["vocals"]["SDR"]
+    assert data["settings"]["render"] == "wiener"
     assert "not a separation quality" in data["fingerprint_loss"]["note"]
 
 
@@ -60,9 +64,9 @@ def test_the_report_has_one_row_per_song_mode_and_method(song_dir, tmp_path):
                          tmp_path / "r" / "summary.png")
     assert (tmp_path / "r" / "summary.png").stat().st_size > 1000
     csv = pd.read_csv(tmp_path / "r" / "metrics.csv")
-    assert len(csv) == len(table) == 1 + len(METHODS) + 2
+    assert len(csv) == len(table) == 2 + len(METHODS) + 2
     assert not csv.duplicated(["song", "mode", "method"]).any()
-    assert {MATCHING, "IRM2", "IRM1", "IBM", "REPET-SIM", "unet", "mixture (fingerprint)",
+    assert {MATCHING, MATCHING_MAGNITUDE, "IRM2", "IRM1", "IBM", "REPET-SIM", "unet", "mixture (fingerprint)",
             "mixture (unet)"} == set(csv["method"])
     assert set(SCORE_COLUMNS) <= set(csv.columns)
     assert csv[SCORE_COLUMNS].notna().all().all()
@@ -90,7 +94,7 @@ def test_the_command_line_writes_a_report_and_a_fingerprint(song_dir, tmp_path):
     run = subprocess.run([sys.executable, "-m", "vocalsep", "report", str(outputs["metrics"]), "-o",
                           str(tmp_path / "rep")], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert len(pd.read_csv(tmp_path / "rep" / "metrics.csv")) == 1 + len(METHODS)
+    assert len(pd.read_csv(tmp_path / "rep" / "metrics.csv")) == 2 + len(METHODS)
     write_wav(tmp_path / "short.wav", vocal[: SR // 2], SR)
     run = subprocess.run([sys.executable, "-m", "vocalsep", "fingerprint", str(tmp_path / "short.wav"), "-o",
                           str(tmp_path / "fp")], capture_output=True, text=True)

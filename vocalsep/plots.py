@@ -68,7 +68,8 @@ def _pool_time(x, columns):
     return x[:n].reshape(-1, step, x.shape[1]).mean(axis=1)
 
 
-def spectrogram_plot(target, mix, extracted, mask, sr, hop, path, columns=2000):
+def spectrogram_plot(target, mix, extracted, mask, sr, hop, path, columns=2000,
+                     mask_title="Mask (fingerprint matching)"):
     """Four panels: target vocal, mix, extracted vocal (dB magnitudes), and the mask (windows, bins).
 
     Songs longer than `columns` windows are shown averaged over blocks of windows.
@@ -85,7 +86,7 @@ def spectrogram_plot(target, mix, extracted, mask, sr, hop, path, columns=2000):
         ax.set(title=title, ylabel="kHz")
         fig.colorbar(im, ax=ax, label="dB")
     im = axes[3].imshow(mask.T, origin="lower", aspect="auto", extent=extent, cmap="viridis", vmin=0, vmax=1)
-    axes[3].set(title="Mask (fingerprint matching)", ylabel="kHz", xlabel="seconds")
+    axes[3].set(title=mask_title, ylabel="kHz", xlabel="seconds")
     fig.colorbar(im, ax=axes[3])
     save(fig, path)
 

@@ -1,8 +1,8 @@
 """The fingerprint cache: one windows x 425 float32 .npy per view and scale, plus a JSON sidecar.
 
 Layout: <out_dir>/n<n_fft>/slice_<k:02d>.npy and slice_<k:02d>.json. Long signals are processed
-in blocks of windows (with a two-window halo so the 5x5 kernels see their neighbours), written
-into memory-mapped files, so memory stays bounded whatever the song's length. Files appear under
+in blocks of windows (with a two-window halo so the 5x5 kernels see their neighbours), appended
+to each view's file in window order, so memory stays bounded whatever the song's length. Files appear under
 their final names only once every block of a scale is written.
 """
 
@@ -60,14 +60,17 @@ def write_scale(signal, sr, n_fft, hop_fraction, out_dir):
     folder = Path(out_dir, f"n{n_fft}")
     folder.mkdir(parents=True, exist_ok=True)
     rows = [n_win // 2 if k in POOLED else n_win for k in range(N_VIEWS)]
-    tmp = []
+    tmp, files = [], []
     try:
         for k in range(N_VIEWS):
             fd, name = tempfile.mkstemp(prefix=f".slice_{k:02d}.", suffix=".npy.part", dir=folder)
-            os.close(fd)
             tmp.append(name)
-        arrays = [np.lib.format.open_memmap(t, mode="w+", dtype=np.float32, shape=(rows[k], N_METRICS))
-                  for k, t in enumerate(tmp)]
+            files.append(os.fdopen(fd, "wb"))
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                      "shape": (rows[k], N_METRICS)}
+            np.lib.format.write_array_header_1_0(files[-1], header)
+        # blocks in window order, appended to each view's file (plain writes: a memory map of the
+        # output would count every written page as this job's resident memory)
         for a, b in _blocks(n_win, n_bins):
             lo, hi = max(0, a - HALO), min(n_win, b + HALO)
             with torch.no_grad():
@@ -76,14 +79,14 @@ def write_scale(signal, sr, n_fft, hop_fraction, out_dir):
             p0 = (a - lo) // 2
             pooled = pooled[:, p0 : p0 + (b - a) // 2].numpy()
             for k in range(N_VIEWS):
-                if k in POOLED:
-                    block = pooled[POOLED.index(k)]
-                    arrays[k][a // 2 : a // 2 + len(block)] = block
-                else:
-                    arrays[k][a:b] = full[k]
-        for arr in arrays:
-            arr.flush()
-        del arrays
+                block = pooled[POOLED.index(k)] if k in POOLED else full[k]
+                files[k].write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+        for f in files:
+            f.close()
+        for k, t in enumerate(tmp):  # every row written: the file is exactly header + rows x 425 floats
+            arr = np.load(t, mmap_mode="r")
+            if arr.shape != (rows[k], N_METRICS):
+                raise RuntimeError(f"{t}: wrote {arr.shape}, expected {(rows[k], N_METRICS)}")
         paths = []
         for k, t in enumerate(tmp):
             final = folder / f"slice_{k:02d}.npy"
@@ -93,6 +96,8 @@ def write_scale(signal, sr, n_fft, hop_fraction, out_dir):
             paths.append(final)
         return paths
     finally:
+        for f in files:
+            f.close()
         for t in tmp:
             if os.path.exists(t):
                 os.unlink(t)
@@ -144,12 +149,29 @@ class CachedFingerprint:
                                  + ", ".join(f"{k} {have} (expected {exp})" for k, (have, exp) in wrong.items())
                                  + " (rerun the fingerprint)")
             self.hops[n], self.windows[n] = want["hop"], meta["windows"]
-        self._arrays = {}
+        self._offsets = {}
 
-    def _array(self, n, k):
-        if (n, k) not in self._arrays:
-            self._arrays[n, k] = np.load(Path(self.folder, f"n{n}", f"slice_{k:02d}.npy"), mmap_mode="r")
-        return self._arrays[n, k]
+    def _rows(self, n, k, a, b):
+        """Rows a..b of view k at scale n, read from the file (not memory-mapped: a map that stays
+        open would count every page read as this job's resident memory, the whole cache by the
+        end of a long song)."""
+        path = Path(self.folder, f"n{n}", f"slice_{k:02d}.npy")
+        if (n, k) not in self._offsets:
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+                if dtype != np.float32 or len(shape) != 2 or shape[1] != N_METRICS:
+                    from ..errors import InputError
+
+                    raise InputError(path, f"holds {dtype} {shape}, not windows x {N_METRICS} float32")
+                self._offsets[n, k] = (f.tell(), shape[0])
+        offset, total = self._offsets[n, k]
+        if not 0 <= a <= b <= total:
+            raise ValueError(f"{path}: rows {a}..{b} asked, {total} there")
+        out = np.fromfile(path, dtype=np.float32, count=(b - a) * N_METRICS, offset=offset + a * N_METRICS * 4)
+        return out.reshape(b - a, N_METRICS)
 
     def metrics(self, start, stop, views):
         """{n_fft: (full, pooled, anchors_full, anchors_pooled, views)} of samples start..stop."""
@@ -168,7 +190,7 @@ class CachedFingerprint:
             for pooled, rows, axis in ((False, (w0, w0 + count), freqs),
                                        (True, (w0 // 2, w0 // 2 + count // 2), pooled_frequencies(freqs))):
                 wanted = [k for k in views if (k in POOLED) == pooled]
-                m = torch.from_numpy(np.stack([self._array(n, k)[rows[0] : rows[1]] for k in wanted])
+                m = torch.from_numpy(np.stack([self._rows(n, k, *rows) for k in wanted])
                                      if wanted else np.zeros((0, rows[1] - rows[0], N_METRICS), np.float32))
                 lay = layout_for(axis, self.sr)
                 hz = m[..., f_cols]

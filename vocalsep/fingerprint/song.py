@@ -22,6 +22,7 @@ from .stft import stft
 log = logging.getLogger(__name__)
 
 MATCHING = "fingerprint_matching"
+MATCHING_MAGNITUDE = "fingerprint_matching_magnitude"  # the matched mask itself, when rendering is "wiener"
 
 
 def load_pair(mix_path, vocal_path, sr=SAMPLE_RATE):
@@ -56,7 +57,7 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     """
     from ..baselines import iter_baselines
     from ..evaluate import score_methods, write_metrics
-    from ..matching import loss_reduction, match
+    from ..matching import loss_reduction, match, render_gain
     from ..plots import loss_plot, spectrogram_plot
     from .views import VIEW_NAMES
 
@@ -71,9 +72,11 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     write_wav(outputs["mixture"], mix, sr)
     write_wav(outputs["target"], vocal, sr)
     t1 = time.perf_counter()
-    estimates = itertools.chain([(MATCHING, (est, mix - est))],
-                                iter_baselines(mix, vocal, sr, settings.mask_n_fft, settings.mask_hop,
-                                               repet_segment_seconds))
+    ours = [(MATCHING, (est, mix - est))]
+    if settings.render != "magnitude":  # also score the matched mask itself: what the fingerprint saw
+        ours.append((MATCHING_MAGNITUDE, _render(mix, mask, settings)))
+    estimates = itertools.chain(ours, iter_baselines(mix, vocal, sr, settings.mask_n_fft, settings.mask_hop,
+                                                     repet_segment_seconds))
     methods = score_methods(vocal, accompaniment, estimates, sr)
     log.info("baselines and scores: %.1f s", time.perf_counter() - t1)
     reduction = loss_reduction(history)
@@ -81,7 +84,8 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
         "method_columns": {MATCHING: {"fingerprint_loss_reduction": reduction}},
         "fingerprint_loss": {"initial": history["initial"], "final": history["final"],
                              "reduction": reduction,
-                             "note": "1 - final/initial fingerprint loss: not a separation quality measure"},
+                             "note": "1 - final/initial fingerprint loss of the mix masked by the matched mask: "
+                                     "not a separation quality measure"},
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
         "seconds": {"matching": seconds, "audio": len(mix) / sr},
     })
@@ -89,8 +93,19 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     with torch.no_grad():
         spec = [stft(torch.from_numpy(np.asarray(x, dtype=np.float32)), settings.mask_n_fft,
                      settings.mask_hop).numpy() for x in (vocal, mix, est)]
-    spectrogram_plot(*spec, mask, sr, settings.mask_hop, outputs["spectrograms"])
+    spectrogram_plot(*spec, render_gain(mask, settings.render), sr, settings.mask_hop, outputs["spectrograms"],
+                     mask_title=f"Gain applied (fingerprint matching, {settings.render})")
     return methods
+
+
+def _render(mix, mask, settings):
+    """(vocal, accompaniment) rendered with the matched mask itself on the mix STFT."""
+    from ..baselines import render
+
+    with torch.no_grad():
+        X = stft(torch.from_numpy(np.asarray(mix, dtype=np.float32)), settings.mask_n_fft, settings.mask_hop)
+    vocal = render(X, mask, settings.mask_n_fft, settings.mask_hop, len(mix))
+    return vocal, mix - vocal
 
 
 def output_paths(folder):
