@@ -133,11 +133,11 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
         taps = torch.arange(-math.floor(r), math.floor(r) + 1)
         tri = (1 - taps.double().abs() / r).clamp(min=0)
         tri = tri / tri.sum()
-        smooth = torch.zeros(n_bins, n_bins, dtype=torch.float64)
+        smoothed = torch.zeros_like(dense)  # profile point = sum_t w_t * (interpolation of P[bin + t])
         for t, wt in zip(taps.tolist(), tri.tolist()):
             src = (torch.arange(n_bins) + t).clamp(0, n_bins - 1)  # repeat the edge bins
-            smooth[src, torch.arange(n_bins)] += wt
-        dense = smooth @ dense
+            smoothed.index_add_(0, src, wt * dense)
+        dense = smoothed
     k = int((dense != 0).sum(0).max())
     vals, rows = dense.abs().topk(k, dim=0)
     weights = dense.gather(0, rows).T.contiguous()
@@ -150,9 +150,10 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
     env = env / env.sum()
     r = width // 2
     env_matrix = torch.zeros(n_bins, f_hi - f_lo, dtype=torch.float64)  # envelope at each band bin
-    for j in range(f_lo, f_hi):
-        for t, wt in zip(range(-r, r + 1), env.tolist()):
-            env_matrix[min(max(j + t, 0), n_bins - 1), j - f_lo] += wt
+    band = torch.arange(f_lo, f_hi)[:, None]
+    src = (band + torch.arange(-r, r + 1)[None, :]).clamp(0, n_bins - 1)
+    env_matrix.index_put_((src.reshape(-1), (band - f_lo).expand_as(src).reshape(-1)),
+                          env.expand(len(band), -1).reshape(-1), accumulate=True)
     env_mean = env_matrix.sum(1) / (f_hi - f_lo)  # mean over the band of the envelope
     lin_P = torch.stack([torch.ones_like(fk), fk, fk**2, env_mean], 1)
     lin_P2 = torch.stack([((freqs >= lo) & (freqs < hi)).double() for _, lo, hi in BANDS], 1)
