@@ -31,6 +31,7 @@ rule fingerprint:
         "../envs/audio.yaml"
     threads: FP["threads"]
     resources:
+        # a 10-minute song peaks at 1.7 GB (bench/fingerprint_speed.py --memory)
         mem_mb=lambda wc: 1500 if wc.mode == "100-window" else 3000,
         runtime=lambda wc: 10 if wc.mode == "100-window" else 60,
     params:

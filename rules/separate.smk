@@ -36,12 +36,19 @@ rule fingerprint_match:
         "../envs/audio.yaml"
     threads: FP["threads"]
     resources:
+        # a 10-minute song peaks at 3.2 GB (bench/fingerprint_speed.py --memory)
         mem_mb=lambda wc: 2000 if wc.mode == "100-window" else 4000,
         runtime=lambda wc: 20 if wc.mode == "100-window" else 240,
     params:
         fingerprint=FP,
         code=code_hash(
-            "matching", "baselines", "evaluate", "bsseval", "plots", "fingerprint.song", *FP_CODE
+            "matching",
+            "baselines",
+            "evaluate",
+            "bsseval",
+            "plots",
+            "fingerprint.song",
+            *FP_CODE,
         ),
     script:
         "../scripts/match_song.py"
