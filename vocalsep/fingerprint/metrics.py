@@ -84,10 +84,7 @@ class Layout:
     lin_P2: torch.Tensor          # (bins, 6): band energies
     lin_log: torch.Tensor         # (bins, 2): mean ln P, slope
     cand_f0: torch.Tensor
-    cand_lo: torch.Tensor         # (H * C,) lower bin of each candidate harmonic
-    cand_frac: torch.Tensor       # (H, C) interpolation weight of the upper bin
-    cand_valid: torch.Tensor      # (H, C)
-    salience_weights: torch.Tensor
+    salience: torch.Tensor        # (bins, C): P @ salience is every candidate's harmonic sum
     spacing_bins: int
     spacing_fft: int              # FFT size of the autocorrelation: no wrap-around up to the longest lag
     lag_range: tuple
@@ -171,15 +168,23 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
     spacing_bins = int(min(n_bins, max(8, math.floor((SPACING_MAX_HZ - f_first) / df) + 1)))
     lag_lo = max(1, math.ceil(lo / df))
     lag_hi = max(lag_lo, min(spacing_bins - 1, math.floor(hi / df)))
+    # the harmonic sum of every candidate as one (bins, candidates) matrix
+    sal_w = (0.8 ** torch.arange(SALIENCE_HARMONICS, dtype=torch.float64))[:, None] * cvalid
+    frac = fpos - clo
+    salience = torch.zeros(n_bins, cand.shape[0], dtype=torch.float64)
+    cols = torch.arange(cand.shape[0]).expand_as(clo)
+    salience.index_put_((clo.long().reshape(-1), cols.reshape(-1)), (sal_w * (1 - frac)).reshape(-1), accumulate=True)
+    salience.index_put_(((clo.long() + 1).clamp(max=n_bins - 1).reshape(-1), cols.reshape(-1)),
+                        (sal_w * frac).reshape(-1), accumulate=True)
     f32 = dict(dtype=torch.float32, device=torch.device(device_type))
     dev = dict(device=torch.device(device_type))
     return Layout(
         n_bins=n_bins, f_first=f_first, df=df, freqs=freqs.to(**f32),
         prof_index=rows.T.reshape(-1).to(**dev), prof_weight=weights.to(**f32),
         lin_P=lin_P.to(**f32), lin_P2=lin_P2.to(**f32), lin_log=lin_log.to(**f32),
-        cand_f0=cand.to(**f32), cand_lo=clo.long().reshape(-1).to(**dev), cand_frac=(fpos - clo).to(**f32),
-        cand_valid=cvalid.to(**f32), salience_weights=(0.8 ** torch.arange(SALIENCE_HARMONICS)).to(**f32),
-        spacing_bins=spacing_bins, spacing_fft=_fast_length(spacing_bins + lag_hi + 1), lag_range=(lag_lo, lag_hi), formant_lo=f_lo, formant_n=f_hi - f_lo,
+        cand_f0=cand.to(**f32), salience=salience.to(**f32), spacing_bins=spacing_bins,
+        spacing_fft=_fast_length(spacing_bins + lag_hi + 1), lag_range=(lag_lo, lag_hi), formant_lo=f_lo,
+        formant_n=f_hi - f_lo,
         envelope=env.to(**f32), envelope_matrix=env_matrix.to(**f32), top_k=max(1, math.ceil(0.1 * n_bins)),
     )
 
@@ -197,14 +202,12 @@ def profile(P, lay):
 
 
 def fundamental(P, silent, lay):
-    """Harmonic-sum search over the candidates; 0 for silent windows."""
-    rows = P.shape[0]
-    shape = (rows, SALIENCE_HARMONICS, -1)
-    lo = P.index_select(1, lay.cand_lo).reshape(shape)
-    hi = P.index_select(1, lay.cand_lo + 1).reshape(shape)
-    mag = lo + (hi - lo) * lay.cand_frac
-    sal = torch.einsum("rhc,hc,h->rc", mag, lay.cand_valid, lay.salience_weights)
-    f0 = lay.cand_f0[sal.argmax(-1)]
+    """Harmonic-sum search over the candidates; 0 for silent windows.
+
+    The salience of a candidate is sum_h 0.8^(h-1) * P linearly interpolated at h * f0, a linear
+    function of P: one matrix product with lay.salience (bins, candidates).
+    """
+    f0 = lay.cand_f0[(P @ lay.salience).argmax(-1)]
     return torch.where(silent, torch.zeros_like(f0), f0)
 
 
