@@ -78,8 +78,7 @@ class Layout:
     f_first: float
     df: float
     freqs: torch.Tensor
-    prof_index: torch.Tensor      # (400 * K,) bins feeding each profile point
-    prof_weight: torch.Tensor     # (400, K)
+    profile: torch.Tensor         # (bins, 400): P @ profile is the 400-point profile
     lin_P: torch.Tensor           # (bins, 4): sum, sum f_kHz, sum f_kHz^2, envelope band mean
     lin_P2: torch.Tensor          # (bins, 6): band energies
     lin_log: torch.Tensor         # (bins, 2): mean ln P, slope
@@ -115,7 +114,7 @@ def _fast_length(n):
 def layout(n_bins, f_first, df, sr, device_type="cpu"):
     """Tables for the uniform axis f_first, f_first + df, ... (n_bins bins) at sample rate sr."""
     freqs = f_first + df * torch.arange(n_bins, dtype=torch.float64)
-    # profile: dense (bins x 400) interpolation, stored as a gather of its K non-zeros per point
+    # profile: a (bins x 400) matrix; a dense product beats gathering its few non-zeros per point
     grid = torch.linspace(0.0, sr / 2, PROFILE_POINTS, dtype=torch.float64)
     step = float(grid[1])
     pos = ((grid - f_first) / df).clamp(0, n_bins - 1)
@@ -135,9 +134,6 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
             src = (torch.arange(n_bins) + t).clamp(0, n_bins - 1)  # repeat the edge bins
             smoothed.index_add_(0, src, wt * dense)
         dense = smoothed
-    k = int((dense != 0).sum(0).max())
-    vals, rows = dense.abs().topk(k, dim=0)
-    weights = dense.gather(0, rows).T.contiguous()
     fk = freqs / 1000.0
     # linear functionals of P, P^2 and ln P
     f_lo = max(0, math.ceil((FORMANT_BAND[0] - f_first) / df))
@@ -177,10 +173,9 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
     salience.index_put_(((clo.long() + 1).clamp(max=n_bins - 1).reshape(-1), cols.reshape(-1)),
                         (sal_w * frac).reshape(-1), accumulate=True)
     f32 = dict(dtype=torch.float32, device=torch.device(device_type))
-    dev = dict(device=torch.device(device_type))
     return Layout(
         n_bins=n_bins, f_first=f_first, df=df, freqs=freqs.to(**f32),
-        prof_index=rows.T.reshape(-1).to(**dev), prof_weight=weights.to(**f32),
+        profile=dense.to(**f32),
         lin_P=lin_P.to(**f32), lin_P2=lin_P2.to(**f32), lin_log=lin_log.to(**f32),
         cand_f0=cand.to(**f32), salience=salience.to(**f32), spacing_bins=spacing_bins,
         spacing_fft=_fast_length(spacing_bins + lag_hi + 1), lag_range=(lag_lo, lag_hi), formant_lo=f_lo,
@@ -197,8 +192,7 @@ def layout_for(freqs, sr):
 
 def profile(P, lay):
     """(rows, bins) -> (rows, 400): the spectrum on the 0..sr/2 grid."""
-    g = P.index_select(1, lay.prof_index).reshape(P.shape[0], PROFILE_POINTS, -1)
-    return (g * lay.prof_weight).sum(-1)
+    return P @ lay.profile
 
 
 def fundamental(P, silent, lay):
