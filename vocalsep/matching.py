@@ -50,7 +50,7 @@ from .fingerprint.fingerprint import HALO, block_views, scale_metrics, window_bl
 from .fingerprint.metrics import (COLUMNS, GROUPS, NOT_DIFFERENTIABLE, PROFILE_POINTS, Anchors, layout_for,
                                   profile, window_metrics)
 from .fingerprint.stft import bin_frequencies, hop_length, istft, stft
-from .fingerprint.views import N_VIEWS, POOLED, compute_views, pooled_frequencies
+from .fingerprint.views import N_VIEWS, POOLED, pooled_frequencies
 
 log = logging.getLogger(__name__)
 

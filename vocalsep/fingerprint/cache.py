@@ -2,8 +2,9 @@
 
 Layout: <out_dir>/n<n_fft>/slice_<k:02d>.npy and slice_<k:02d>.json. Long signals are processed
 in blocks of windows (with a two-window halo so the 5x5 kernels see their neighbours), appended
-to each view's file in window order, so memory stays bounded whatever the song's length. Files appear under
-their final names only once every block of a scale is written.
+to each view's file in window order, so memory stays bounded whatever the song's length. Files
+appear under their final names only once every block of a scale is written. `CachedFingerprint`
+reads window ranges back (the matching's target).
 """
 
 import json
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..errors import InputError
 from .fingerprint import HALO, scale_metrics
 from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS
 from .stft import hop_length, stft
@@ -123,7 +125,7 @@ def read_view(path):
 
 
 class CachedFingerprint:
-    """A source's fingerprint cache, read window range by window range (memory-mapped).
+    """A source's fingerprint cache, read window range by window range.
 
     Checked once against the settings the caller expects (sample rate, scales, hops, length):
     a cache made with other settings is an InputError naming the file, never silently used.
@@ -133,8 +135,6 @@ class CachedFingerprint:
     """
 
     def __init__(self, folder, sr, scales, hop_fraction, samples):
-        from ..errors import InputError
-
         self.folder, self.sr, self.scales = Path(folder), int(sr), tuple(scales)
         self.hops, self.windows = {}, {}
         for n in self.scales:
@@ -163,8 +163,6 @@ class CachedFingerprint:
                         else np.lib.format.read_array_header_2_0)
                 shape, _, dtype = read(f)
                 if dtype != np.float32 or len(shape) != 2 or shape[1] != N_METRICS:
-                    from ..errors import InputError
-
                     raise InputError(path, f"holds {dtype} {shape}, not windows x {N_METRICS} float32")
                 self._offsets[n, k] = (f.tell(), shape[0])
         offset, total = self._offsets[n, k]

@@ -31,7 +31,7 @@ class ScaleFingerprint:
 
 HALO = 2                 # windows of context on each side of a block (the 5x5 blob kernel needs 2)
 BLOCK_CELLS = 1 << 18    # windows x bins per block: small enough to stay in the CPU caches
-MAX_BLOCK_WINDOWS = 1024
+MAX_BLOCK_WINDOWS = 512
 
 
 def window_blocks(n_windows, n_bins):
