@@ -169,9 +169,9 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
     frac = fpos - clo
     salience = torch.zeros(n_bins, cand.shape[0], dtype=torch.float64)
     cols = torch.arange(cand.shape[0]).expand_as(clo)
-    salience.index_put_((clo.long().reshape(-1), cols.reshape(-1)), (sal_w * (1 - frac)).reshape(-1), accumulate=True)
-    salience.index_put_(((clo.long() + 1).clamp(max=n_bins - 1).reshape(-1), cols.reshape(-1)),
-                        (sal_w * frac).reshape(-1), accumulate=True)
+    for offset, weight in ((0, 1 - frac), (1, frac)):  # linear interpolation between two bins
+        rows = (clo.long() + offset).clamp(max=n_bins - 1)
+        salience.index_put_((rows.reshape(-1), cols.reshape(-1)), (sal_w * weight).reshape(-1), accumulate=True)
     f32 = dict(dtype=torch.float32, device=torch.device(device_type))
     return Layout(
         n_bins=n_bins, f_first=f_first, df=df, freqs=freqs.to(**f32),
@@ -179,8 +179,8 @@ def layout(n_bins, f_first, df, sr, device_type="cpu"):
         lin_P=lin_P.to(**f32), lin_P2=lin_P2.to(**f32), lin_log=lin_log.to(**f32),
         cand_f0=cand.to(**f32), salience=salience.to(**f32), spacing_bins=spacing_bins,
         spacing_fft=_fast_length(spacing_bins + lag_hi + 1), lag_range=(lag_lo, lag_hi), formant_lo=f_lo,
-        formant_n=f_hi - f_lo,
-        envelope=env.to(**f32), envelope_matrix=env_matrix.to(**f32), top_k=max(1, math.ceil(0.1 * n_bins)),
+        formant_n=f_hi - f_lo, envelope=env.to(**f32), envelope_matrix=env_matrix.to(**f32),
+        top_k=max(1, math.ceil(0.1 * n_bins)),
     )
 
 
