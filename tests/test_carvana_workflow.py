@@ -90,8 +90,11 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
     work = copy_workflow(tmp_path / "wf")
     tiny_config(work, epochs=50)
     checkpoints = work / "results" / "carvana" / "checkpoints"
+    # SIGINT back to its default in the child: a shell starting pytest in the background (`cmd &`)
+    # makes its children ignore SIGINT, and an ignored signal stays ignored across exec
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--nocolor", "carvana"], cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
 
     def epochs():
