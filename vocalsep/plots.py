@@ -30,11 +30,14 @@ def loss_plot(history, view_names, scales, path):
             ylabel="RMS log ratio of the profiles", yscale="log" if positive else "linear")
     total = np.asarray(history["total"])
     it = np.arange(1, len(total) + 1)
-    ax1.plot(it, total, color="k")
-    ax1.set(title="Stage 2: fingerprint loss (all views at the dots)",
+    ax1.plot(it, total, color="k", lw=1, label="each step's views (slice 0 + drawn ones)")
+    ax1.set(title="Stage 2: fingerprint loss per Adam step",
             xlabel="Adam step", ylabel="loss", yscale="log" if len(total) and (total > 0).all() else "linear")
     full = ~np.isnan(np.asarray(history["per_view"])).any(axis=(1, 2))
-    ax1.plot(it[full], total[full], "o", color="C3", ms=4)
+    if len(it):  # every view evaluated: where the step drew them all, and the result
+        ax1.plot(np.append(it[full], it[-1]), np.append(total[full], history["final"]), "o", color="C3", ms=4,
+                 label="all views")
+        ax1.legend(fontsize=7, loc="upper right")
     per_view = np.asarray(history["per_view"])  # (iterations, scales, views), NaN = not evaluated
     cmap = plt.get_cmap("tab20")
     with np.errstate(all="ignore"):
