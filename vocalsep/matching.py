@@ -161,9 +161,11 @@ class _ViewSetTarget:
         self.target = t
         self.inv_scale = in_loss / scale
 
-    def transform(self, m):
-        # log of every column (floors keep it finite), kept only where the column is log-compressed
-        return torch.where(self.is_log, torch.log(m.abs() + self.floors), m)
+    def transform(self, m, rows=None):
+        """Log of every column (floors keep it finite), kept only where the column is log-compressed;
+        rows: the views (rows of the stack) that m holds, when not all of them."""
+        floors = self.floors if rows is None else self.floors[rows]
+        return torch.where(self.is_log, torch.log(m.abs() + floors), m)
 
     def rows(self, views, device):
         """Row indices in this stack of the given view numbers."""
@@ -171,8 +173,7 @@ class _ViewSetTarget:
 
     def window_losses(self, rows, a, b, metrics, per_window):
         """Summed per-window losses (len(rows),) of windows a..b of the given rows."""
-        z = (torch.where(self.is_log, torch.log(metrics.abs() + self.floors[rows]), metrics)
-             - self.target[rows, a:b]) * self.inv_scale[rows]
+        z = (self.transform(metrics, rows) - self.target[rows, a:b]) * self.inv_scale[rows]
         return ((z * z) @ per_window).sum(-1)
 
     def anchors_of(self, rows, a, b):
