@@ -9,7 +9,7 @@ import torch
 
 from vocalsep.fingerprint import COLUMNS, N_METRICS, NOT_DIFFERENTIABLE, fingerprint_scale
 from vocalsep.fingerprint import cache
-from vocalsep.fingerprint.metrics import window_metrics
+from vocalsep.fingerprint.metrics import layout_for, window_metrics
 from vocalsep.fingerprint.stft import bin_frequencies, stft
 
 SR = 22050
@@ -89,6 +89,30 @@ def test_metrics_are_vectorised_over_leading_dimensions():
     single, _ = window_metrics(mag[1], bin_frequencies(512, SR), SR)
     assert batched.shape == (3, 7, 425)
     assert torch.allclose(batched[1], single, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_fft", [2048, 1024, 512])
+def test_the_banded_tables_equal_their_dense_products_and_gradients(n_fft):
+    """The profile, salience and envelope tables multiply only the bins each group of columns
+    uses: the same product and the same gradient as the whole dense matrix."""
+    lay = layout_for(bin_frequencies(n_fft, SR), SR)
+    rng = np.random.default_rng(n_fft)
+    P = torch.as_tensor(rng.random((2, 9, n_fft // 2 + 1), dtype=np.float32), dtype=torch.float64)
+    for table in (lay.profile, lay.salience, lay.envelope_matrix):
+        dense = table.dense().double()
+        assert dense.shape == table.shape and (dense != 0).sum() > 0
+        a = P.clone().requires_grad_(True)
+        b = P.clone().requires_grad_(True)
+        weights = torch.as_tensor(rng.standard_normal((2, 9, table.shape[1])))
+        banded = a @ type(table)(dense, len(table.blocks))
+        assert torch.allclose(banded, b @ dense, rtol=1e-12, atol=1e-12)
+        (banded * weights).sum().backward()
+        ((b @ dense) * weights).sum().backward()
+        assert torch.allclose(a.grad, b.grad, rtol=1e-12, atol=1e-12)
+    # no weight lost to the banding: every profile point is a weighted mean of bins (weights sum to 1)
+    assert torch.allclose(lay.profile.dense().sum(0), torch.ones(400), atol=1e-5)
+    assert len(lay.profile.blocks) > 1  # it is banded: each group spans few bins
+    assert max(r1 - r0 for r0, r1, _ in lay.profile.blocks) < lay.n_bins // 4
 
 
 def test_a_fingerprint_scale_has_19_views_of_425_metrics():
