@@ -136,3 +136,27 @@ def test_a_subset_of_views_equals_the_same_views_of_the_full_set():
     # the same sums (a matrix product of other shape may round the last bit differently)
     torch.testing.assert_close(sub_full, full[[0, 5, 12]], rtol=1e-6, atol=1e-6)
     assert torch.equal(sub_pooled, pooled[[1]])
+
+
+@pytest.mark.parametrize("views", [[1, 2, 9], [5], [k for k in range(1, 17) if k != 6]])
+def test_the_conv_views_and_their_gradient_equal_conv2d_with_the_kernels(views):
+    """The stencil (only the shifts the asked kernels use) gives conv2d's values and gradient."""
+    from vocalsep.fingerprint.views import _stencil_weights
+
+    rng = np.random.default_rng(len(views))
+    mag = torch.as_tensor(rng.random((2, T, F)), dtype=torch.float64)
+    names, weights = _stencil_weights(torch.float64, "cpu")
+    conv = [k for k in views if VIEW_NAMES[k] in names]
+    kernels = weights[[names.index(VIEW_NAMES[k]) for k in conv]].reshape(-1, 1, 5, 5)
+    upstream = torch.as_tensor(rng.standard_normal((2, len(views), T, F)))
+
+    a = mag.clone().requires_grad_(True)
+    full, _ = compute_views(a, views)
+    (full * upstream).sum().backward()
+
+    b = mag.clone().requires_grad_(True)
+    padded = torch.nn.functional.pad(b[:, None], (2, 2, 2, 2), mode="replicate")
+    expected = torch.nn.functional.conv2d(padded, kernels).abs()  # (2, views, T, F), cross-correlation
+    torch.testing.assert_close(full, expected, rtol=1e-10, atol=1e-12)
+    (expected * upstream).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-10, atol=1e-12)

@@ -104,29 +104,33 @@ def _stencil_weights(dtype, device_type):
 class _Stencil(torch.autograd.Function):
     """out[v] = sum over the 25 shifts s of W[v, s] * (the edge-padded image shifted by s).
 
-    The same sums as conv2d with these kernels. Forward stacks the 25 shifted copies and takes one
+    The same sums as conv2d with these kernels. Forward stacks the shifted copies and takes one
     matrix product; backward adds W^T times the gradient back at each shift into one buffer (a
     one-channel conv2d's backward, or autograd through 25 slices, each filling a zero image of
-    its own, costs several times more).
+    its own, costs several times more). Only the shifts some kernel uses are taken: 9 of 25 when
+    only 3x3 kernels are asked for (a matching step draws one view).
     """
 
     @staticmethod
     def forward(ctx, padded, weights, h, w):
         n = padded.shape[0]
-        shifts = torch.stack([padded[:, i : i + h, j : j + w] for i in range(5) for j in range(5)])
+        used = [s for s in range(25) if bool((weights[:, s] != 0).any())]
+        shifts = torch.stack([padded[:, s // 5 : s // 5 + h, s % 5 : s % 5 + w] for s in used])
+        weights = weights[:, used]
         ctx.save_for_backward(weights)
+        ctx.used = used
         ctx.padded_shape = padded.shape
-        return (weights @ shifts.reshape(25, -1)).reshape(-1, n, h, w)
+        return (weights @ shifts.reshape(len(used), -1)).reshape(-1, n, h, w)
 
     @staticmethod
     def backward(ctx, grad_out):
         (weights,) = ctx.saved_tensors
         _, n, h, w = grad_out.shape
-        per_shift = (weights.T @ grad_out.reshape(grad_out.shape[0], -1)).reshape(25, n, h, w)
+        per_shift = (weights.T @ grad_out.reshape(grad_out.shape[0], -1)).reshape(len(ctx.used), n, h, w)
         grad = grad_out.new_zeros(ctx.padded_shape)
-        for s in range(25):
+        for k, s in enumerate(ctx.used):
             i, j = divmod(s, 5)
-            grad[:, i : i + h, j : j + w] += per_shift[s]
+            grad[:, i : i + h, j : j + w] += per_shift[k]
         return grad, None, None, None
 
 
