@@ -108,10 +108,18 @@ def test_drawn_views_estimate_the_weighted_loss_and_monitoring_sees_them_all():
     others = np.delete(np.arange(10), monitored)
     assert (seen[others, 1:].sum(axis=1) == 1).all()  # exactly one other view drawn per step
     assert len({int(np.flatnonzero(row[1:])[0]) for row in seen[others]}) > 1
-    # the weighted total with every view: slice 0 weight 1, the mean of the others 0.25
+    # both ends on the same views: slice 0 and check_views (3) others drawn once
+    ends = ~np.isnan(history["final_per_view"][0])
+    assert (ends == ~np.isnan(history["initial_per_view"][0])).all()
+    assert ends[0] and ends[1:].sum() == settings.check_views == 3
+    # the weighted total of those views: slice 0 weight 1, the mean of the others 0.25
     pv = history["final_per_view"]
-    expected = (pv[:, 0].mean() + 0.25 * pv[:, 1:].mean()) / 1.25
+    expected = (pv[:, 0].mean() + 0.25 * pv[:, 1:][:, ends[1:]].mean()) / 1.25
     assert history["final"] == pytest.approx(expected, rel=1e-5)
+    # and with check_views covering every view, both ends see them all
+    every = MatchSettings(iterations=2, check_views=18)
+    _, history = optimise_mask(torch.from_numpy(mix), torch.from_numpy(vocal), SR, every)
+    assert not np.isnan(history["initial_per_view"]).any() and not np.isnan(history["final_per_view"]).any()
 
 
 def test_matching_beats_the_mixture_floor_by_a_wide_margin():

@@ -34,9 +34,11 @@ def loss_plot(history, view_names, scales, path):
     ax1.set(title="Stage 2: fingerprint loss per Adam step",
             xlabel="Adam step", ylabel="loss", yscale="log" if len(total) and (total > 0).all() else "linear")
     full = ~np.isnan(np.asarray(history["per_view"])).any(axis=(1, 2))
-    if len(it):  # every view evaluated: where the step drew them all, and the result
-        ax1.plot(np.append(it[full], it[-1]), np.append(total[full], history["final"]), "o", color="C3", ms=4,
-                 label="all views")
+    ends = checked_views(history)
+    if len(it):
+        if full.any():  # every view evaluated (monitoring steps)
+            ax1.plot(it[full], total[full], "o", color="C3", ms=4, label="all views")
+        ax1.plot([it[-1]], [history["final"]], "s", color="C1", ms=5, label=f"the result, {ends}")
         ax1.legend(fontsize=7, loc="upper right")
     per_view = np.asarray(history["per_view"])  # (iterations, scales, views), NaN = not evaluated
     cmap = plt.get_cmap("tab20")
@@ -52,9 +54,17 @@ def loss_plot(history, view_names, scales, path):
     if ax2.lines:
         ax2.legend(fontsize=6, ncol=2, loc="upper right")
     red = 1 - history["final"] / history["initial"] if history["initial"] else 0.0
-    fig.suptitle(f"Fingerprint loss {history['initial']:.3g} -> {history['final']:.3g} "
+    fig.suptitle(f"Fingerprint loss {history['initial']:.3g} -> {history['final']:.3g} on {ends} "
                  f"(fingerprint loss reduction {100 * red:.1f} %; not a quality measure)", fontsize=10)
     save(fig, path)
+
+
+def checked_views(history):
+    """Which views the losses at both ends were evaluated on, in words."""
+    seen = ~np.isnan(np.asarray(history["final_per_view"], dtype=float)).all(axis=0)  # (views,)
+    if seen.all():
+        return "all views"
+    return "views " + ", ".join(str(k) for k in np.flatnonzero(seen))
 
 
 def _db(mag):

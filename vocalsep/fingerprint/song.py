@@ -58,7 +58,7 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     from ..baselines import iter_baselines
     from ..evaluate import score_methods, write_metrics
     from ..matching import loss_reduction, match, render_gain
-    from ..plots import loss_plot, spectrogram_plot
+    from ..plots import checked_views, loss_plot, spectrogram_plot
     from .views import VIEW_NAMES
 
     mix, vocal = load_pair(mix_path, vocal_path, sr)
@@ -83,9 +83,9 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     write_metrics(outputs["metrics"], song, mode, methods, extra={
         "method_columns": {MATCHING: {"fingerprint_loss_reduction": reduction}},
         "fingerprint_loss": {"initial": history["initial"], "final": history["final"],
-                             "reduction": reduction,
-                             "note": "1 - final/initial fingerprint loss of the mix masked by the matched mask: "
-                                     "not a separation quality measure"},
+                             "reduction": reduction, "evaluated_on": checked_views(history),
+                             "note": "1 - final/initial fingerprint loss of the mix masked by the matched mask "
+                                     "(both on the same views, every scale): not a separation quality measure"},
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
         "seconds": {"matching": seconds, "audio": len(mix) / sr},
     })
