@@ -238,3 +238,28 @@ def test_the_vocal_is_rendered_with_the_squared_mask_unless_asked_otherwise():
     assert np.array_equal(render_gain(mask_w, "wiener"), mask_w * mask_w)
     with pytest.raises(ValueError, match="render must be one of wiener, magnitude"):
         MatchSettings.from_config({"render": "power"})
+
+
+def test_the_written_out_adam_follows_torch_optim_step_for_step():
+    """CosineAdam is torch.optim.Adam with CosineAnnealingLR (to 5 % of the rate), on the same
+    gradients: the same parameters after every step."""
+    from vocalsep.matching import CosineAdam
+
+    rng = np.random.default_rng(3)
+    target = torch.as_tensor(rng.standard_normal((40, 7)))
+    ours = torch.as_tensor(rng.standard_normal((40, 7))).requires_grad_(True)
+    theirs = ours.detach().clone().requires_grad_(True)
+    start = ours.detach().clone()
+    steps, lr = 8, 0.05
+    mine = CosineAdam(ours, lr, steps)
+    opt = torch.optim.Adam([theirs], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=0.05 * lr)
+    for _ in range(steps):
+        for p in (ours, theirs):
+            p.grad = None
+            ((p - target) ** 4).sum().backward()
+        mine.step()
+        opt.step()
+        sched.step()
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    assert float((ours.detach() - start).abs().max()) > 0.1  # it moved: the steps were not empty

@@ -42,6 +42,7 @@ The loss is evaluated block by block of windows (see FingerprintLoss). Long song
 in time chunks with context on both sides, which bounds memory.
 """
 
+import contextlib
 import logging
 import math
 import time
@@ -285,7 +286,9 @@ class FingerprintLoss:
                 roots.append(mag)
                 grads.append(grad)
         if backward:
-            torch.autograd.backward(roots, grads)
+            # the blocks' gradients on to the signal, as the gradient of sum(mag * its gradient): a
+            # scalar's backward (backward with explicit gradients imports sympy, ~0.4 s per job)
+            sum((root * g).sum() for root, g in zip(roots, grads)).backward()
         evaluated = torch.zeros_like(coef, dtype=torch.bool)
         evaluated[:, views] = True
         per_view = torch.where(evaluated, sums / counts, torch.full_like(sums, float("nan")))
@@ -372,6 +375,36 @@ def match_profiles(X, reference, sr, settings, length):
     return mask, np.asarray(distances)
 
 
+class CosineAdam:
+    """Adam on one tensor (torch.optim.Adam's update and defaults) with the learning rate
+    cosine-annealed from lr to 5 % of it over `steps` (torch's CosineAnnealingLR), written out:
+    a process's first torch.optim optimiser imports torch._dynamo, about 1.1 s that every
+    workflow job would pay for a few steps. tests/test_matching.py checks it step for step
+    against torch.optim."""
+
+    def __init__(self, param, lr, steps, betas=(0.9, 0.999), eps=1e-8, final_fraction=0.05):
+        self.param, self.lr, self.steps = param, lr, max(1, steps)
+        self.betas, self.eps, self.eta_min = betas, eps, final_fraction * lr
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+        self.t = 0
+
+    def learning_rate(self, t):
+        """The learning rate of step t (0-based)."""
+        return self.eta_min + (self.lr - self.eta_min) * (1 + math.cos(math.pi * t / self.steps)) / 2
+
+    @torch.no_grad()
+    def step(self):
+        b1, b2 = self.betas
+        g = self.param.grad
+        lr = self.learning_rate(self.t)
+        self.t += 1
+        self.m.lerp_(g, 1 - b1)
+        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (self.v.sqrt() / math.sqrt(1 - b2**self.t)).add_(self.eps)
+        self.param.addcdiv_(self.m, denom, value=-lr / (1 - b1**self.t))
+
+
 def optimise_mask(mix, vocal, sr, settings, device=None, reference=None):
     """Optimise the mask for one stretch of signal (1-D tensors of equal length).
 
@@ -405,15 +438,12 @@ def optimise_mask(mix, vocal, sr, settings, device=None, reference=None):
     start, distances = match_profiles(X, reference, sr, settings, n)
     start = start.clamp(1e-4, 1 - 1e-4)
     logits = torch.log(start / (1 - start)).requires_grad_(True)
-    opt = torch.optim.Adam([logits], lr=settings.learning_rate)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, settings.iterations),
-                                                       eta_min=0.05 * settings.learning_rate)
+    opt = CosineAdam(logits, settings.learning_rate, settings.iterations)
     monitored = {}
     for step in range(settings.iterations):
-        opt.zero_grad(set_to_none=True)
+        logits.grad = None
         loss, per_view = loss_fn(render(logits), plan.steps[step], backward=True)
         opt.step()
-        sched.step()
         totals.append(float(loss.detach()))
         per_views.append(per_view.cpu().numpy())
         if settings.monitor_every and (step + 1) % settings.monitor_every == 0 and step + 1 < settings.iterations:
@@ -477,24 +507,45 @@ def match(mix, vocal, sr, settings, device=None, progress=None, vocal_fingerprin
         from .fingerprint.cache import CachedFingerprint
 
         cached = CachedFingerprint(vocal_fingerprint, sr, settings.scales, settings.hop_fraction, n)
-    for i, (a, b, sa, sb) in enumerate(chunks(n, sr, settings)):
-        t0 = time.perf_counter()
-        reference = cached.metrics(sa, sb, ViewPlan(settings).needed) if cached else None
-        m, hist = optimise_mask(mix_t[sa:sb], vocal_t[sa:sb], sr, settings, device, reference)
-        first = (a - sa) // hop
-        last = (b - sa) // hop if b < n else m.shape[0]
-        mask[a // hop : a // hop + (last - first)] = m[first:last]
-        weighted.append(((b - a) / n, hist))
-        log.info("chunk %d: %.1f-%.1f s, loss %.4g -> %.4g, %.1f s", i, a / sr, b / sr,
-                 hist["initial"], hist["final"], time.perf_counter() - t0)
-        if progress:
-            progress(i, hist)
+    with _one_thread(device):
+        for i, (a, b, sa, sb) in enumerate(chunks(n, sr, settings)):
+            t0 = time.perf_counter()
+            reference = cached.metrics(sa, sb, ViewPlan(settings).needed) if cached else None
+            m, hist = optimise_mask(mix_t[sa:sb], vocal_t[sa:sb], sr, settings, device, reference)
+            first = (a - sa) // hop
+            last = (b - sa) // hop if b < n else m.shape[0]
+            mask[a // hop : a // hop + (last - first)] = m[first:last]
+            weighted.append(((b - a) / n, hist))
+            log.info("chunk %d: %.1f-%.1f s, loss %.4g -> %.4g, %.1f s", i, a / sr, b / sr,
+                     hist["initial"], hist["final"], time.perf_counter() - t0)
+            if progress:
+                progress(i, hist)
     history = {k: sum(w * h[k] for w, h in weighted) for k in
                ("profile", "total", "per_view", "initial", "final", "initial_per_view", "final_per_view")}
     with torch.no_grad():
         est = istft(torch.from_numpy(render_gain(mask, settings.render)) * X, settings.mask_n_fft, hop,
                     n).numpy().astype(np.float32)
     return est, mask, history
+
+
+@contextlib.contextmanager
+def _one_thread(device):
+    """Run torch on one CPU thread inside (on the CPU; restored after).
+
+    The optimisation is thousands of mid-sized operations. With passive OpenMP waiting (set by
+    vocalsep/__init__.py, which a shared machine needs), waking a second thread for each costs
+    more than it saves: bench/fingerprint_speed.py on 2 cores measured the 4.7 s clip's matching
+    at 0.52 s on one thread and 0.77 to 0.97 s on two, the 3:30 song's at 31 s and 34 s.
+    """
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def render_gain(mask, render="wiener"):
