@@ -7,7 +7,7 @@ real music; build it with `python -m vocalsep unet-corpus -o results/corpus`). P
 vocal SDR per method and the matching's distance to the IRM2 oracle (the bar: within 1 dB on
 every song). Settings come from config.yaml's `fingerprint:` section. Not a test: it asserts nothing.
 
-    .venv/bin/python bench/fingerprint_quality.py [--pairs results/corpus] [--every 6] [--threads 2]
+    .venv/bin/python bench/fingerprint_quality.py [--pairs results/corpus] [--every 6] [--offset 0] [--threads 2]
 """
 
 import argparse
@@ -39,13 +39,15 @@ def main(argv=None):
                         help="folder with <split>/<track>/mixture.wav and vocals.wav")
     parser.add_argument("--split", default="test")
     parser.add_argument("--every", type=int, default=6, help="every n-th track (sorted by name)")
+    parser.add_argument("--offset", type=int, default=0,
+                        help="start at this track (another subset: the settings were chosen on offset 0)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     tracks = sorted(p for p in (Path(args.pairs) / args.split).glob("*") if (p / "vocals.wav").is_file())
     if not tracks:
         raise SystemExit(f"{args.pairs}/{args.split}: no <track>/mixture.wav + vocals.wav here "
                          "(build the open corpus: python -m vocalsep unet-corpus -o results/corpus)")
-    tracks = tracks[:: args.every]
+    tracks = tracks[args.offset :: args.every]
     torch.set_num_threads(args.threads)
     section = yaml.safe_load((REPO / "config.yaml").read_text())["fingerprint"]
     settings = MatchSettings.from_config(section)
