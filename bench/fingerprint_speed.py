@@ -146,7 +146,7 @@ def main(argv=None):
         memory_child(args.memory_child, settings)
         return
     if args.memory:
-        memory(args.minutes, args.iterations or 2, args.threads)
+        memory(args.minutes, settings.iterations, args.threads)
         return
     print("first run in this process (cold: tables built, kernels loaded, as in a workflow job):")
     run(4.7, settings)
