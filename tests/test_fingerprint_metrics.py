@@ -137,3 +137,6 @@ def test_the_cache_writes_one_npy_and_sidecar_per_view_and_scale(tmp_path, monke
             np.testing.assert_allclose(arr, whole.view(k).numpy(), rtol=1e-4, atol=1e-4)
     sidecar = json.loads((tmp_path / "n512" / "slice_17.json").read_text())
     assert sidecar["view_name"] == "max_pool_2x2" and sidecar["window_hop_seconds"] == pytest.approx(512 / SR)
+    # the file holds the whole sidecar, one key per line
+    assert sidecar == cache.sidecar(512, 256, SR, 17, sidecar["windows"], sidecar["samples"])
+    assert (tmp_path / "n512" / "slice_17.json").read_text().count("\n") == len(sidecar) + 2
