@@ -12,7 +12,8 @@ from vocalsep.baselines import METHODS, baselines, oracle_masks
 from vocalsep.demo import synthesise
 from vocalsep.evaluate import score
 from vocalsep.fingerprint.stft import stft
-from vocalsep.matching import FingerprintLoss, MatchSettings, chunks, loss_reduction, match, optimise_mask
+from vocalsep.matching import (CosineAdam, FingerprintLoss, MatchSettings, chunks, loss_reduction, match,
+                               optimise_mask)
 from conftest import REPO
 
 SR = 22050
@@ -243,8 +244,6 @@ def test_the_vocal_is_rendered_with_the_squared_mask_unless_asked_otherwise():
 def test_the_written_out_adam_follows_torch_optim_step_for_step():
     """CosineAdam is torch.optim.Adam with CosineAnnealingLR (to 5 % of the rate), on the same
     gradients: the same parameters after every step."""
-    from vocalsep.matching import CosineAdam
-
     rng = np.random.default_rng(3)
     target = torch.as_tensor(rng.standard_normal((40, 7)))
     ours = torch.as_tensor(rng.standard_normal((40, 7))).requires_grad_(True)

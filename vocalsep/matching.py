@@ -509,10 +509,11 @@ def match(mix, vocal, sr, settings, device=None, progress=None, vocal_fingerprin
         from .fingerprint.cache import CachedFingerprint
 
         cached = CachedFingerprint(vocal_fingerprint, sr, settings.scales, settings.hop_fraction, n)
+    needed = ViewPlan(settings).needed  # the same views in every chunk
     with _one_thread(device):
         for i, (a, b, sa, sb) in enumerate(chunks(n, sr, settings)):
             t0 = time.perf_counter()
-            reference = cached.metrics(sa, sb, ViewPlan(settings).needed) if cached else None
+            reference = cached.metrics(sa, sb, needed) if cached else None
             m, hist = optimise_mask(mix_t[sa:sb], vocal_t[sa:sb], sr, settings, device, reference)
             first = (a - sa) // hop
             last = (b - sa) // hop if b < n else m.shape[0]
@@ -565,6 +566,14 @@ def render_gain(mask, render="wiener"):
     if render == "wiener":
         return mask * mask
     raise ValueError(f"render must be one of {', '.join(RENDERS)}, not {render!r}")
+
+
+def checked_views(history):
+    """Which views the losses at both ends were evaluated on, in words."""
+    seen = ~np.isnan(np.asarray(history["final_per_view"], dtype=float)).all(axis=0)  # (views,)
+    if seen.all():
+        return "all views"
+    return "views " + ", ".join(str(k) for k in np.flatnonzero(seen))
 
 
 def loss_reduction(history):

@@ -33,6 +33,8 @@ def loss_plot(history, view_names, scales, path):
     ax1.plot(it, total, color="k", lw=1, label="each step's views (slice 0 + drawn ones)")
     ax1.set(title="Stage 2: fingerprint loss per Adam step",
             xlabel="Adam step", ylabel="loss", yscale="log" if len(total) and (total > 0).all() else "linear")
+    from .matching import checked_views
+
     full = ~np.isnan(np.asarray(history["per_view"])).any(axis=(1, 2))
     ends = checked_views(history)
     if len(it):
@@ -57,14 +59,6 @@ def loss_plot(history, view_names, scales, path):
     fig.suptitle(f"Fingerprint loss {history['initial']:.3g} -> {history['final']:.3g} on {ends} "
                  f"(fingerprint loss reduction {100 * red:.1f} %; not a quality measure)", fontsize=10)
     save(fig, path)
-
-
-def checked_views(history):
-    """Which views the losses at both ends were evaluated on, in words."""
-    seen = ~np.isnan(np.asarray(history["final_per_view"], dtype=float)).all(axis=0)  # (views,)
-    if seen.all():
-        return "all views"
-    return "views " + ", ".join(str(k) for k in np.flatnonzero(seen))
 
 
 def _db(mag):

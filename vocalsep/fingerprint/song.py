@@ -57,8 +57,8 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     """
     from ..baselines import iter_baselines
     from ..evaluate import score_methods, write_metrics
-    from ..matching import loss_reduction, match, render_gain
-    from ..plots import checked_views, loss_plot, spectrogram_plot
+    from ..matching import checked_views, loss_reduction, match, render_gain
+    from ..plots import loss_plot, spectrogram_plot
     from .views import VIEW_NAMES
 
     mix, vocal = load_pair(mix_path, vocal_path, sr)
