@@ -33,6 +33,7 @@ import functools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 PROFILE_POINTS = 400
@@ -297,6 +298,24 @@ def _band_energy(cum, a, b):
     return torch.where(a <= b, upper - lower, torch.zeros_like(upper))
 
 
+def _thin(P, table):
+    """P @ table for a table of a few columns, computed as (table^T P^T)^T: the same product,
+    which BLAS computes about 3 times faster in this orientation (2 to 6 columns, measured here)."""
+    return (table.t() @ P.t()).t()
+
+
+def top_sum(x, k):
+    """The sum of the k largest values of each row of x (rows, n), as topk(k).values.sum(-1).
+    Without gradients, on the CPU, numpy's partition (introselect) finds them, 2 to 3 times
+    faster here than topk."""
+    n = x.shape[-1]
+    if k >= n:
+        return x.sum(-1)
+    if x.requires_grad or x.device.type != "cpu":
+        return x.topk(k, dim=-1, sorted=False).values.sum(-1)
+    return torch.from_numpy(np.partition(x.numpy(), n - k, axis=-1)[:, n - k :].sum(-1))
+
+
 def window_metrics(P, freqs, sr, anchors=None):
     """The 425 metrics of every window of P (..., windows, bins), as (..., windows, 425).
 
@@ -311,12 +330,12 @@ def window_metrics(P, freqs, sr, anchors=None):
     n = lay.n_bins
     P2 = P * P
     logP = torch.log(P + LOG_FLOOR)
-    lin = P @ lay.lin_P
+    lin = _thin(P, lay.lin_P)
     msum, m1, m2, env_mean = lin.unbind(-1)
-    bands = P2 @ lay.lin_P2
+    bands = _thin(P2, lay.lin_P2)
     cum = P2.cumsum(-1)
     energy = cum[:, -1]
-    mean_log, slope = (logP @ lay.lin_log).unbind(-1)
+    mean_log, slope = _thin(logP, lay.lin_log).unbind(-1)
     pmax = P.amax(-1)
     mean = msum / n
     silent = pmax <= 1e-8
@@ -324,8 +343,8 @@ def window_metrics(P, freqs, sr, anchors=None):
     centroid = m1 / (msum + EPS)
     spread = torch.sqrt((m2 / (msum + EPS) - centroid**2).clamp(min=0) + EPS)
     thr = ROLLOFF * energy
-    with torch.no_grad():
-        cross = (cum < thr[:, None]).sum(-1, keepdim=True).clamp(max=n - 1)
+    with torch.no_grad():  # the crossing bin: how many cumulative energies lie below (they rise)
+        cross = torch.searchsorted(cum, thr[:, None].contiguous()).clamp(max=n - 1)
     below = torch.where(cross > 0, cum.gather(1, (cross - 1).clamp(min=0)), torch.zeros_like(thr[:, None]))
     frac = ((thr[:, None] - below) / (P2.gather(1, cross) + EPS)).clamp(0, 1)
     rolloff = (lay.f_first + lay.df * (cross + frac - 0.5)[:, 0]).clamp(min=0)
@@ -366,8 +385,8 @@ def window_metrics(P, freqs, sr, anchors=None):
     formant = torch.cat([fhz, fstrength[:, None]], -1)
     # dynamics
     peak_to_rms = pmax / torch.sqrt(energy / n + EPS)
-    top = P2.topk(min(lay.top_k, n), dim=-1, sorted=False).values.sum(-1) / (energy + EPS)
-    plogp = 2 * torch.einsum("rf,rf->r", P2, logP)  # sum P^2 ln P^2
+    top = top_sum(P2, lay.top_k) / (energy + EPS)
+    plogp = 2 * (P2 * logP).sum(-1)  # sum P^2 ln P^2 (einsum takes a batched matmul: 3x slower)
     entropy = ((torch.log(energy + EPS) - plogp / (energy + EPS)) / math.log(max(n, 2)))
     entropy = torch.where(silent, torch.zeros_like(entropy), entropy).clamp(min=0)
     dynamics = torch.stack([peak_to_rms, top, entropy, energy], -1)
