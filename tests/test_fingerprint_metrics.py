@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from vocalsep.fingerprint import COLUMNS, N_METRICS, NOT_DIFFERENTIABLE, fingerprint_scale
+import vocalsep.fingerprint.fingerprint as fingerprint_module
 from vocalsep.fingerprint import cache
 from vocalsep.fingerprint.metrics import layout_for, window_metrics
 from vocalsep.fingerprint.stft import bin_frequencies, stft
@@ -124,10 +125,17 @@ def test_a_fingerprint_scale_has_19_views_of_425_metrics():
 
 def test_the_cache_writes_one_npy_and_sidecar_per_view_and_scale(tmp_path, monkeypatch):
     signal = np.random.default_rng(2).standard_normal(SR).astype(np.float32) * 0.1
-    monkeypatch.setattr(cache, "BLOCK_BINS", 16 * 513)  # several blocks: halos must join exactly
-    paths = cache.write_fingerprint(signal, SR, tmp_path, scales=(1024, 512), hop_fraction=0.5)
+    monkeypatch.setattr(fingerprint_module, "BLOCK_CELLS", 16 * 513)  # several blocks: halos must join exactly
+    assert len(list(fingerprint_module.window_blocks(SR // 512 + 1, 513))) > 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the blocks spread over two threads, appended in order
+    try:
+        paths = cache.write_fingerprint(signal, SR, tmp_path, scales=(1024, 512), hop_fraction=0.5)
+        assert torch.get_num_threads() == 2  # given back
+    finally:
+        torch.set_num_threads(before)
     assert len(paths) == 38 and all(p.exists() for p in paths)
-    assert not list(tmp_path.rglob("*.part"))
+    assert not list(tmp_path.rglob("*.part")) and sorted(p.name for p in tmp_path.iterdir()) == ["n1024", "n512"]
     for n in (1024, 512):
         whole = fingerprint_scale(signal, SR, n)
         for k in (0, 5, 16, 17, 18):
@@ -140,3 +148,21 @@ def test_the_cache_writes_one_npy_and_sidecar_per_view_and_scale(tmp_path, monke
     # the file holds the whole sidecar, one key per line
     assert sidecar == cache.sidecar(512, 256, SR, 17, sidecar["windows"], sidecar["samples"])
     assert (tmp_path / "n512" / "slice_17.json").read_text().count("\n") == len(sidecar) + 2
+
+
+def test_the_cache_replaces_an_older_one_and_leaves_nothing_when_it_fails(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    first, second = (rng.standard_normal(SR // 2).astype(np.float32) * 0.1 for _ in range(2))
+    cache.write_fingerprint(first, SR, tmp_path, scales=(512,))
+    cache.write_fingerprint(second, SR, tmp_path, scales=(512,))  # over the first: replaced file by file
+    np.testing.assert_allclose(cache.read_view(tmp_path / "n512" / "slice_03.npy")[0],
+                               fingerprint_scale(second, SR, 512).view(3).numpy(), rtol=1e-4, atol=1e-4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n512"] and len(list((tmp_path / "n512").iterdir())) == 38
+
+    def broken(self, a, b):
+        raise RuntimeError("metrics failed")
+
+    monkeypatch.setattr(cache._ScaleWriter, "metrics", broken)
+    with pytest.raises(RuntimeError, match="metrics failed"):
+        cache.write_fingerprint(first, SR, tmp_path / "new", scales=(1024, 512))
+    assert list((tmp_path / "new").iterdir()) == []  # no hidden folder, no half-written scale

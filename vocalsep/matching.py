@@ -43,7 +43,6 @@ The loss is evaluated block by block of windows (see FingerprintLoss). Long song
 in time chunks with context on both sides, which bounds memory.
 """
 
-import contextlib
 import logging
 import math
 import time
@@ -57,6 +56,7 @@ from .fingerprint.metrics import (COLUMNS, GROUPS, NOT_DIFFERENTIABLE, PROFILE_P
                                   profile, window_metrics)
 from .fingerprint.stft import bin_frequencies, hop_length, istft, stft
 from .fingerprint.views import N_VIEWS, POOLED, pooled_frequencies
+from .parallel import SERIAL, cpu_workers
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def _column_tables(device):
     return is_log.to(device), in_loss.to(device), group.to(device)
 
 
-def reference_metrics(signal, sr, settings, views=None):
+def reference_metrics(signal, sr, settings, views=None, workers=SERIAL):
     """{n_fft: (full, pooled, anchors_full, anchors_pooled, views)} of a signal at every scale (no
     gradient): the metrics of the wanted views (default: the loss views and slice 0), as
     fingerprint.scale_metrics returns them, and the view numbers, in rising order."""
@@ -129,7 +129,7 @@ def reference_metrics(signal, sr, settings, views=None):
     with torch.no_grad():
         for n in settings.scales:
             mag = stft(signal, n, hop_length(n, settings.hop_fraction)).abs()
-            out[n] = (*scale_metrics(mag, n, sr, views=views), tuple(views))
+            out[n] = (*scale_metrics(mag, n, sr, views=views, workers=workers), tuple(views))
     return out
 
 
@@ -147,6 +147,13 @@ def _rows(metrics, anchors, rows):
                                                  anchors.formant_bins.index_select(0, idx))
 
 
+def _spread(t, dims):
+    """Standard deviation (population) over dims, kept: torch's std over a middle dimension of a
+    (views, windows, 425) stack took 3 ms per call, as long as the rest of a step."""
+    centred = t - t.mean(dim=dims, keepdim=True)
+    return (centred * centred).mean(dim=dims, keepdim=True).sqrt()
+
+
 class _ViewSetTarget:
     """Reference metrics of a stack of views (one scale, full or pooled), transformed and scaled."""
 
@@ -162,9 +169,9 @@ class _ViewSetTarget:
         self.floors = floors
         self.is_log = is_log
         t = self.transform(ref)
-        spread = t.std(dim=1, keepdim=True, unbiased=False)
+        spread = _spread(t, 1)
         for sl in (GROUPS["profile"], GROUPS["bands"]):  # pooled over the group: bins can be silent
-            spread[..., sl] = t[..., sl].std(dim=(1, 2), keepdim=True, unbiased=False)
+            spread[..., sl] = _spread(t[..., sl], (1, 2))
         scale = spread + 0.05 * t.abs().mean(dim=1, keepdim=True) + 1e-6
         self.target = t
         self.inv_scale = in_loss / scale
@@ -241,7 +248,7 @@ class FingerprintLoss:
             coef[:, other] = w_other / (len(other) * len(self.settings.scales)) / total
         return coef
 
-    def __call__(self, signal, views=None, backward=False):
+    def __call__(self, signal, views=None, backward=False, workers=SERIAL):
         """(total, per_view): the weighted loss (detached), and a (scales, 19) tensor of each
         (scale, view) pair's loss (NaN where not evaluated).
 
@@ -249,48 +256,59 @@ class FingerprintLoss:
         total weighs slice 0 by 1 and the mean of the other evaluated views by `other_views_weight`;
         with the others drawn at random each step it is an unbiased estimate of the same weighting
         over all. backward: also back-propagate the total into the graph that made `signal`.
+        workers: a parallel.Workers over which the blocks of windows of every scale are spread.
         """
         views = self.views if views is None else sorted(views)
-        sums = torch.zeros(len(self.settings.scales), N_VIEWS, device=signal.device)
-        counts = torch.ones(len(self.settings.scales), N_VIEWS, device=signal.device)
-        coef = self._coefficients(views).to(signal.device)
+        scales, device = self.settings.scales, signal.device
+        counts = torch.ones(len(scales), N_VIEWS, device=device)
+        coef = self._coefficients(views).to(device)
         kinds = ([v for v in views if v not in POOLED], [v for v in views if v in POOLED])
-        roots, grads = [], []
-        for s, n in enumerate(self.settings.scales):
-            hop = hop_length(n, self.settings.hop_fraction)
-            mag = stft(signal, n, hop).abs()
-            grad = torch.zeros_like(mag) if backward else None
-            freqs = bin_frequencies(n, self.sr).to(signal.device)
-            freq_axes = (freqs, pooled_frequencies(freqs))
-            rows = [t.rows(k, signal.device) if k else None for t, k in zip(self.targets[n], kinds)]
+        mags, rows = [], []
+        for s, n in enumerate(scales):
+            mags.append(stft(signal, n, hop_length(n, self.settings.hop_fraction)).abs())
+            rows.append([t.rows(k, device) if k else None for t, k in zip(self.targets[n], kinds)])
             for t, k in zip(self.targets[n], kinds):
                 if k:
                     counts[s, k] = t.windows
-            for a, b in window_blocks(mag.shape[-2], mag.shape[-1]):
-                # each block its own leaf (its windows and the neighbours its views need), so that
-                # a block's backward touches only its own part of the gradient
-                lo, hi = max(0, a - HALO), min(mag.shape[-2], b + HALO)
-                piece = mag[lo:hi].detach().requires_grad_(True) if backward else mag[lo:hi]
-                spans = ((a, b), (a // 2, a // 2 + (b - a) // 2))
-                block = 0.0
-                for view_stack, t, k, r, f, (i, j) in zip(block_views(piece, a - lo, b - lo, views),
-                                                          self.targets[n], kinds, rows, freq_axes, spans):
-                    if not k or j <= i:
-                        continue
-                    m, _ = window_metrics(view_stack, f, self.sr, t.anchors_of(r, i, j))
-                    part = t.window_losses(r, i, j, m, self.per_window)
-                    sums[s, k] += part.detach()
-                    block = block + (part * coef[s, k] / counts[s, k]).sum()
-                if backward and torch.is_tensor(block) and block.requires_grad:
-                    block.backward()
-                    grad[lo:hi] += piece.grad
-            if backward:
-                roots.append(mag)
-                grads.append(grad)
+        weight = coef / counts
+        detached = [m.detach() for m in mags]
+
+        def block_loss(task):
+            """(scale, first window of the piece, per-view loss sums, the piece's gradient) of one
+            block. Each block is its own leaf (its windows and the neighbours its views need), so
+            that a block's backward touches only its own part of the gradient."""
+            s, a, b = task
+            n, mag = scales[s], detached[s]
+            lo, hi = max(0, a - HALO), min(mag.shape[-2], b + HALO)
+            piece = mag[lo:hi].detach().requires_grad_(backward)
+            freqs = bin_frequencies(n, self.sr).to(device)
+            spans = ((a, b), (a // 2, a // 2 + (b - a) // 2))
+            sums = torch.zeros(N_VIEWS, device=device)
+            block = 0.0
+            for view_stack, t, k, r, f, (i, j) in zip(block_views(piece, a - lo, b - lo, views), self.targets[n],
+                                                      kinds, rows[s], (freqs, pooled_frequencies(freqs)), spans):
+                if not k or j <= i:
+                    continue
+                m, _ = window_metrics(view_stack, f, self.sr, t.anchors_of(r, i, j))
+                part = t.window_losses(r, i, j, m, self.per_window)
+                sums[k] += part.detach()
+                block = block + (part * weight[s, k]).sum()
+            if backward and torch.is_tensor(block) and block.requires_grad:
+                block.backward()
+                return s, lo, sums, piece.grad
+            return s, lo, sums, None
+
+        tasks = [(s, a, b) for s, mag in enumerate(detached) for a, b in window_blocks(*mag.shape)]
+        sums = torch.zeros(len(scales), N_VIEWS, device=device)
+        grads = [torch.zeros_like(m) for m in detached] if backward else None
+        for s, lo, part, grad in workers.map(block_loss, tasks):
+            sums[s] += part
+            if grad is not None:
+                grads[s][lo : lo + grad.shape[0]] += grad
         if backward:
             # the blocks' gradients on to the signal, as the gradient of sum(mag * its gradient): a
             # scalar's backward (backward with explicit gradients imports sympy, ~0.4 s per job)
-            sum((root * g).sum() for root, g in zip(roots, grads)).backward()
+            sum((root * g).sum() for root, g in zip(mags, grads)).backward()
         evaluated = torch.zeros_like(coef, dtype=torch.bool)
         evaluated[:, views] = True
         per_view = torch.where(evaluated, sums / counts, torch.full_like(sums, float("nan")))
@@ -338,11 +356,12 @@ class _Lerp:
         return x.index_select(dim, self.lo) * (1 - w) + x.index_select(dim, self.hi) * w
 
 
-def match_profiles(X, reference, sr, settings, length):
+def match_profiles(X, reference, sr, settings, length, workers=SERIAL):
     """Stage 1: a [0, 1] mask on X whose output's slice-0 profiles match the vocal's at every scale.
 
     reference: the vocal's metrics ({n_fft: (full, ...)} as `reference_metrics` returns, slice 0
-    among the full views): its 400-point profiles are the targets.
+    among the full views): its 400-point profiles are the targets. workers: a parallel.Workers
+    over which the scales are spread.
 
     Returns (mask tensor like X.real, distances), distances[i] being the RMS log-ratio of the
     profiles (mean over scales) before update i + 1: how far the profiles still are apart.
@@ -367,11 +386,15 @@ def match_profiles(X, reference, sr, settings, length):
         distances = []
         for _ in range(settings.profile_iterations):
             out = istft(mask * X, settings.mask_n_fft, settings.mask_hop, length)
-            log_ratio, dist = 0.0, 0.0
-            for (n, hop, lay, log_target, floor, to_windows), w in zip(scales, weights):
+
+            def scale_ratio(item):  # one scale's weighted log ratio on the mask's grid, its distance
+                (n, hop, lay, log_target, floor, to_windows), w = item
                 diff = log_target - torch.log(profile(stft(out, n, hop).abs(), lay) + floor)
-                log_ratio = log_ratio + (w / sum(weights)) * to_bins(to_windows(diff, 0), 1)
-                dist += float(diff.square().mean().sqrt())
+                return (w / sum(weights)) * to_bins(to_windows(diff, 0), 1), float(diff.square().mean().sqrt())
+
+            log_ratio, dist = 0.0, 0.0
+            for ratio, d in workers.map(scale_ratio, zip(scales, weights)):  # in order: same sums
+                log_ratio, dist = log_ratio + ratio, dist + d
             distances.append(dist / len(scales))
             mask = (mask * torch.exp(log_ratio)).clamp(0, 1)
     return mask, np.asarray(distances)
@@ -407,7 +430,7 @@ class CosineAdam:
         self.param.addcdiv_(self.m, denom, value=-lr / (1 - b1**self.t))
 
 
-def optimise_mask(mix, vocal, sr, settings, device=None, reference=None):
+def optimise_mask(mix, vocal, sr, settings, device=None, reference=None, workers=SERIAL):
     """Optimise the mask for one stretch of signal (1-D tensors of equal length).
 
     reference: the vocal's metrics for this stretch (`reference_metrics`, or read from its
@@ -425,7 +448,7 @@ def optimise_mask(mix, vocal, sr, settings, device=None, reference=None):
     X = stft(mix, settings.mask_n_fft, settings.mask_hop)
     plan = ViewPlan(settings)
     if reference is None:
-        reference = reference_metrics(vocal.to(device), sr, settings, plan.needed)
+        reference = reference_metrics(vocal.to(device), sr, settings, plan.needed, workers)
     reference = {k: tuple(_to(x, device) for x in v) for k, v in reference.items()}
     loss_fn = FingerprintLoss(reference, sr, settings, [v for v in plan.needed if v in settings.loss_views])
     totals, per_views = [], []
@@ -436,23 +459,24 @@ def optimise_mask(mix, vocal, sr, settings, device=None, reference=None):
     check = plan.check  # the ends are compared on the same views
     with torch.no_grad():
         constant = torch.full(X.shape, settings.init_mask, device=device)
-        initial, initial_views = loss_fn(istft(constant * X, settings.mask_n_fft, settings.mask_hop, n), check)
-    start, distances = match_profiles(X, reference, sr, settings, n)
+        initial, initial_views = loss_fn(istft(constant * X, settings.mask_n_fft, settings.mask_hop, n), check,
+                                         workers=workers)
+    start, distances = match_profiles(X, reference, sr, settings, n, workers)
     start = start.clamp(1e-4, 1 - 1e-4)
     logits = torch.log(start / (1 - start)).requires_grad_(True)
     opt = CosineAdam(logits, settings.learning_rate, settings.iterations)
     monitored = {}
     for step in range(settings.iterations):
         logits.grad = None
-        loss, per_view = loss_fn(render(logits), plan.steps[step], backward=True)
+        loss, per_view = loss_fn(render(logits), plan.steps[step], backward=True, workers=workers)
         opt.step()
         totals.append(float(loss.detach()))
         per_views.append(per_view.cpu().numpy())
         if settings.monitor_every and (step + 1) % settings.monitor_every == 0 and step + 1 < settings.iterations:
             with torch.no_grad():
-                monitored[step] = loss_fn(render(logits), list(settings.loss_views))
+                monitored[step] = loss_fn(render(logits), list(settings.loss_views), workers=workers)
     with torch.no_grad():
-        final, final_views = loss_fn(render(logits), check)
+        final, final_views = loss_fn(render(logits), check, workers=workers)
         mask = torch.sigmoid(logits).cpu().numpy().astype(np.float32)
     for step, (full_total, full_views) in monitored.items():  # full evaluations replace the step's
         totals[step], per_views[step] = float(full_total), full_views.cpu().numpy()
@@ -510,11 +534,11 @@ def match(mix, vocal, sr, settings, device=None, progress=None, vocal_fingerprin
 
         cached = CachedFingerprint(vocal_fingerprint, sr, settings.scales, settings.hop_fraction, n)
     needed = ViewPlan(settings).needed  # the same views in every chunk
-    with _one_thread(device):
+    with cpu_workers(device) as workers:
         for i, (a, b, sa, sb) in enumerate(chunks(n, sr, settings)):
             t0 = time.perf_counter()
             reference = cached.metrics(sa, sb, needed) if cached else None
-            m, hist = optimise_mask(mix_t[sa:sb], vocal_t[sa:sb], sr, settings, device, reference)
+            m, hist = optimise_mask(mix_t[sa:sb], vocal_t[sa:sb], sr, settings, device, reference, workers)
             first = (a - sa) // hop
             last = (b - sa) // hop if b < n else m.shape[0]
             mask[a // hop : a // hop + (last - first)] = m[first:last]
@@ -529,26 +553,6 @@ def match(mix, vocal, sr, settings, device=None, progress=None, vocal_fingerprin
         est = istft(torch.from_numpy(render_gain(mask, settings.render)) * X, settings.mask_n_fft, hop,
                     n).numpy().astype(np.float32)
     return est, mask, history
-
-
-@contextlib.contextmanager
-def _one_thread(device):
-    """Run torch on one CPU thread inside (on the CPU; restored after).
-
-    The optimisation is thousands of mid-sized operations. With passive OpenMP waiting (set by
-    vocalsep/__init__.py, which a shared machine needs), waking a second thread for each costs
-    more than it saves: bench/fingerprint_speed.py on 2 cores measured the 4.7 s clip's matching
-    at 0.52 s on one thread and 0.77 to 0.97 s on two, the 3:30 song's at 31 s and 34 s.
-    """
-    if torch.device(device).type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def render_gain(mask, render="wiener"):

@@ -2,13 +2,16 @@
 
 Layout: <out_dir>/n<n_fft>/slice_<k:02d>.npy and slice_<k:02d>.json. Long signals are processed
 in blocks of windows (with a two-window halo so the 5x5 kernels see their neighbours), appended
-to each view's file in window order, so memory stays bounded whatever the song's length. Files
-appear under their final names only once every block of a scale is written. `CachedFingerprint`
+to each view's file in window order, so memory stays bounded whatever the song's length; the
+blocks of every scale are spread over the threads torch is given (parallel.cpu_workers). Files
+appear under their final names only once every block of a scale is written (a scale is written
+into a hidden folder, then moved). `CachedFingerprint`
 reads window ranges back (the matching's target).
 """
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,13 +20,11 @@ import torch
 
 from .. import __version__
 from ..errors import InputError
-from .fingerprint import HALO, scale_metrics
+from ..parallel import cpu_workers
+from .fingerprint import block_metrics, window_blocks
 from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS
-from .stft import hop_length, stft
+from .stft import bin_frequencies, hop_length, stft
 from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES
-
-BLOCK_BINS = 1 << 18  # windows x bins per block
-
 
 def view_paths(out_dir, scales):
     """Every .npy path of a fingerprint folder, scale by scale, view by view."""
@@ -47,77 +48,114 @@ def sidecar(n_fft, hop, sr, k, windows, samples):
     }
 
 
-def _blocks(n_windows, n_bins):
-    size = max(8, (BLOCK_BINS // max(n_bins, 1)) // 2 * 2)
-    for start in range(0, n_windows, size):
-        yield start, min(n_windows, start + size)
+class _ScaleWriter:
+    """The cache files of one scale: its 19 views' .npy files, written block by block into a
+    hidden folder beside the final one, then their sidecars; `finish` moves them into place (one
+    rename of the folder, or file by file over an older cache), `discard` removes the folder.
+    File operations are a large share of a short clip's fingerprint: a temporary name and a
+    rename per file cost as much as the metrics of a view."""
 
+    def __init__(self, signal, sr, n_fft, hop_fraction, out_dir):
+        self.sr, self.n_fft, self.samples = sr, n_fft, int(signal.shape[-1])
+        self.hop = hop_length(n_fft, hop_fraction)
+        with torch.no_grad():
+            self.mag = stft(signal, n_fft, self.hop).abs()
+        self.freqs = bin_frequencies(n_fft, sr)
+        n_win = self.mag.shape[0]
+        self.rows = [n_win // 2 if k in POOLED else n_win for k in range(N_VIEWS)]
+        self.final = Path(out_dir, f"n{n_fft}")
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=f".n{n_fft}.", suffix=".part", dir=self.final.parent))
+        self.files, self.sizes = [], []
 
-def write_scale(signal, sr, n_fft, hop_fraction, out_dir):
-    """Fingerprint one scale of a 1-D float32 tensor into out_dir/n<n_fft>/; returns the .npy paths."""
-    hop = hop_length(n_fft, hop_fraction)
-    with torch.no_grad():
-        mag = stft(signal, n_fft, hop).abs()
-    n_win, n_bins = mag.shape
-    folder = Path(out_dir, f"n{n_fft}")
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = [n_win // 2 if k in POOLED else n_win for k in range(N_VIEWS)]
-    tmp, files = [], []
-    try:
+    def _open(self):
+        """Create the 19 .npy files and write their headers (when the first block is ready: on a
+        slow disk this overlaps with the other blocks' metrics)."""
         for k in range(N_VIEWS):
-            fd, name = tempfile.mkstemp(prefix=f".slice_{k:02d}.", suffix=".npy.part", dir=folder)
-            tmp.append(name)
-            files.append(os.fdopen(fd, "wb"))
+            f = open(self.folder / f"slice_{k:02d}.npy", "xb")
+            self.files.append(f)
             header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                      "shape": (rows[k], N_METRICS)}
-            np.lib.format.write_array_header_1_0(files[-1], header)
-        # blocks in window order, appended to each view's file (plain writes: a memory map of the
-        # output would count every written page as this job's resident memory)
-        for a, b in _blocks(n_win, n_bins):
-            lo, hi = max(0, a - HALO), min(n_win, b + HALO)
-            with torch.no_grad():
-                full, pooled, _, _ = scale_metrics(mag[lo:hi], n_fft, sr)
-            full = full[:, a - lo : a - lo + (b - a)].numpy()
-            p0 = (a - lo) // 2
-            pooled = pooled[:, p0 : p0 + (b - a) // 2].numpy()
-            for k in range(N_VIEWS):
-                block = pooled[POOLED.index(k)] if k in POOLED else full[k]
-                files[k].write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
-        for f in files:
+                      "shape": (self.rows[k], N_METRICS)}
+            np.lib.format.write_array_header_1_0(f, header)
+            self.sizes.append(f.tell() + self.rows[k] * N_METRICS * 4)  # what the whole file holds
+
+    def blocks(self):
+        """The blocks of windows, in order: (self, start, stop)."""
+        return [(self, a, b) for a, b in window_blocks(*self.mag.shape)]
+
+    def metrics(self, a, b):
+        """(full, pooled) metrics of windows a..b, as numpy arrays."""
+        with torch.no_grad():
+            full, pooled = block_metrics(self.mag, a, b, self.freqs, self.sr)[0]
+        return full.numpy(), pooled.numpy()
+
+    def append(self, full, pooled):
+        """Append a block's metrics to every view's file (plain writes: a memory map of the output
+        would count every written page as this job's resident memory)."""
+        if not self.files:
+            self._open()
+        for k in range(N_VIEWS):
+            block = pooled[POOLED.index(k)] if k in POOLED else full[k]
+            self.files[k].write(np.ascontiguousarray(block, dtype=np.float32).data)
+
+    def write_sidecars(self):
+        """Write the 19 sidecars (they depend on the settings and sizes only)."""
+        for k in range(N_VIEWS):
+            meta = sidecar(self.n_fft, self.hop, self.sr, k, self.rows[k], self.samples)
+            _write_json(self.folder / f"slice_{k:02d}.json", meta)
+
+    def finish(self):
+        """Check every file is whole and move the files (sidecars written) to their final names;
+        returns the .npy paths."""
+        for k, f in enumerate(self.files):
+            if f.tell() != self.sizes[k]:  # every row written: exactly the header + rows x 425 floats
+                raise RuntimeError(f"{f.name}: wrote {f.tell()} bytes, expected {self.sizes[k]}")
             f.close()
-        for k, t in enumerate(tmp):  # every row written: the file is exactly header + rows x 425 floats
-            arr = np.load(t, mmap_mode="r")
-            if arr.shape != (rows[k], N_METRICS):
-                raise RuntimeError(f"{t}: wrote {arr.shape}, expected {(rows[k], N_METRICS)}")
-        paths = []
-        for k, t in enumerate(tmp):
-            final = folder / f"slice_{k:02d}.npy"
-            meta = sidecar(n_fft, hop, sr, k, rows[k], int(signal.shape[-1]))
-            _write_json(final.with_suffix(".json"), meta)
-            os.replace(t, final)
-            paths.append(final)
-        return paths
-    finally:
-        for f in files:
+        try:
+            os.rename(self.folder, self.final)  # a new (or empty) folder: every file at once
+        except OSError:
+            if not self.final.is_dir():
+                raise
+            for name in sorted(os.listdir(self.folder)):  # over an older cache: file by file
+                os.replace(self.folder / name, self.final / name)
+            os.rmdir(self.folder)
+        return [self.final / f"slice_{k:02d}.npy" for k in range(N_VIEWS)]
+
+    def discard(self):
+        """Close the files and remove the hidden folder, if it is still there."""
+        for f in self.files:
             f.close()
-        for t in tmp:
-            if os.path.exists(t):
-                os.unlink(t)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _write_json(path, payload):
     """One key per line, each value on its line (json's indented form runs its slow pure-Python
-    encoder: 57 sidecars of 425 column names took 35 ms per source, a tenth of a 4.7 s clip's)."""
-    from ..audio import write_text
-
+    encoder: 57 sidecars of 425 column names took 35 ms per source, a tenth of a 4.7 s clip's).
+    Written in place: the sidecars are made inside the hidden folder that is moved at the end."""
     lines = (f" {json.dumps(k)}: {json.dumps(v)}" for k, v in payload.items())
-    write_text(path, "{\n" + ",\n".join(lines) + "\n}\n")
+    Path(path).write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
 
 
 def write_fingerprint(signal, sr, out_dir, scales=(2048, 1024, 512), hop_fraction=0.5):
     """Write the whole cache of one signal (numpy or torch, 1-D); returns the .npy paths."""
     x = torch.as_tensor(np.asarray(signal, dtype=np.float32))
-    return [p for n in scales for p in write_scale(x, sr, n, hop_fraction, out_dir)]
+    writers = []
+    try:
+        for n in scales:
+            writers.append(_ScaleWriter(x, sr, n, hop_fraction, out_dir))
+        blocks = [block for w in writers for block in w.blocks()]
+        # every scale's blocks, in order, spread over as many threads as torch was given; the
+        # sidecars are written on one of them meanwhile (file creation is slow on some disks)
+        with cpu_workers() as workers:
+            sidecars = workers.submit(lambda: [w.write_sidecars() for w in writers])
+            done = workers.map(lambda block: block[0].metrics(*block[1:]), blocks)
+            for (writer, _, _), (full, pooled) in zip(blocks, done):
+                writer.append(full, pooled)
+            sidecars.result()
+        return [p for w in writers for p in w.finish()]
+    finally:
+        for w in writers:
+            w.discard()
 
 
 def read_view(path):

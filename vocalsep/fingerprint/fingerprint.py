@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..parallel import SERIAL
 from .metrics import Anchors, window_metrics
 from .stft import bin_frequencies, hop_length, stft
 from .views import compute_views, pooled_frequencies
@@ -36,7 +37,9 @@ MAX_BLOCK_WINDOWS = 512
 
 def window_blocks(n_windows, n_bins):
     """(start, stop) of consecutive blocks of windows, each an even number of windows (so that
-    2x2 pooling pairs the same windows as on the whole) of about BLOCK_CELLS windows x bins."""
+    2x2 pooling pairs the same windows as on the whole) of about BLOCK_CELLS windows x bins.
+    (Splitting a short signal into more blocks, one per thread, is slower: a block's thousands
+    of operations hand Python's lock over between the threads at every one of them.)"""
     size = max(8, min(MAX_BLOCK_WINDOWS, BLOCK_CELLS // max(n_bins, 1)) // 2 * 2)
     for start in range(0, n_windows, size):
         yield start, min(n_windows, start + size)
@@ -51,8 +54,25 @@ def block_views(mag, a, b, views=None):
     return full[..., a - lo : b - lo, :], pooled[..., p0 : p0 + (b - a) // 2, :]
 
 
-def scale_metrics(mag, n_fft, sr, anchors=None, views=None):
-    """Views and metrics of a magnitude spectrogram (windows, bins) of one scale, block by block.
+def block_metrics(mag, a, b, freqs, sr, views=None, anchors=None):
+    """Views and metrics of windows a..b (a even) of a magnitude spectrogram (windows, bins) whose
+    bins are at `freqs`: ((full, pooled), (anchors_full, anchors_pooled)) in the layout of
+    `scale_metrics`, the anchors (given for the whole spectrogram, or None to search) cut to the block."""
+    spans = ((a, b), (a // 2, a // 2 + (b - a) // 2))
+    metrics, found = [], []
+    for views_block, f, anc, (i, j) in zip(block_views(mag, a, b, views), (freqs, pooled_frequencies(freqs)),
+                                            anchors or (None, None), spans):
+        sub = None if anc is None else Anchors(anc.f0_hz[:, i:j], anc.formant_bins[:, i:j])
+        m, got = window_metrics(views_block, f, sr, sub)
+        rows = views_block.shape[:-1]
+        metrics.append(m)
+        found.append(Anchors(got.f0_hz.reshape(rows), got.formant_bins.reshape(*rows, 3)))
+    return metrics, found
+
+
+def scale_metrics(mag, n_fft, sr, anchors=None, views=None, workers=SERIAL):
+    """Views and metrics of a magnitude spectrogram (windows, bins) of one scale, block by block
+    (the blocks spread over `workers`, a parallel.Workers).
 
     anchors: optional (anchors_full, anchors_pooled) to measure at instead of searching, each
     with one row per (view, window), views first.
@@ -61,26 +81,17 @@ def scale_metrics(mag, n_fft, sr, anchors=None, views=None):
     anchors, f0_hz (views, windows) and formant_bins (views, windows, 3).
     """
     freqs = bin_frequencies(n_fft, sr).to(mag.device)
-    pooled_freqs = pooled_frequencies(freqs)
     n_win = mag.shape[-2]
-    given = [None, None] if anchors is None else [
+    given = None if anchors is None else [
         Anchors(a.f0_hz.reshape(-1, rows), a.formant_bins.reshape(-1, rows, 3))
         for a, rows in zip(anchors, (n_win, n_win // 2))]
-    parts = []
-    for a, b in window_blocks(n_win, mag.shape[-1]):
-        spans = ((a, b), (a // 2, a // 2 + (b - a) // 2))
-        out = []
-        for views_block, f, anc, (i, j) in zip(block_views(mag, a, b, views), (freqs, pooled_freqs), given,
-                                                spans):
-            sub = None if anc is None else Anchors(anc.f0_hz[:, i:j], anc.formant_bins[:, i:j])
-            m, found = window_metrics(views_block, f, sr, sub)
-            rows = views_block.shape[:-1]
-            out.append((m, found.f0_hz.reshape(rows), found.formant_bins.reshape(*rows, 3)))
-        parts.append(out)
+    blocks = window_blocks(n_win, mag.shape[-1])
+    parts = list(workers.map(lambda ab: block_metrics(mag, *ab, freqs, sr, views, given), blocks))
     result = []
     for k in range(2):
-        m, f0, fb = (torch.cat([p[k][i] for p in parts], dim=1) for i in range(3))
-        result.append((m, Anchors(f0, fb)))
+        m = torch.cat([p[0][k] for p in parts], dim=1)
+        result.append((m, Anchors(*(torch.cat([getattr(p[1][k], f) for p in parts], dim=1)
+                                    for f in ("f0_hz", "formant_bins")))))
     (full, a_full), (pooled, a_pooled) = result
     return full, pooled, a_full, a_pooled
 

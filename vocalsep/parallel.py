@@ -1,0 +1,77 @@
+"""Blocks of work spread over CPU threads.
+
+A fingerprint or a matching step is thousands of mid-sized torch operations. torch's own
+intra-op threads split each operation and wake up for every one of them, which costs more than
+it saves on such sizes (and, with the passive waiting a shared machine needs, even more). Torch
+releases Python's global lock inside its operations, so plain Python threads, each running whole
+blocks of windows on one torch thread, keep the cores busy instead.
+"""
+
+import collections
+import contextlib
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import torch
+
+
+class Workers:
+    """`count` threads that map a function over items (in this thread when count is 1)."""
+
+    def __init__(self, pool=None, count=1):
+        self.pool, self.count = pool, count
+
+    def map(self, fn, items):
+        """fn(item) for every item, yielded in order. At most 2 x count items are in flight, so
+        the results of a long input are not all held at once. Grad mode (thread-local in torch)
+        is the caller's in every thread."""
+        if self.pool is None:
+            yield from map(fn, items)
+            return
+        grad = torch.is_grad_enabled()
+
+        def call(item):
+            with torch.set_grad_enabled(grad):
+                return fn(item)
+
+        pending = collections.deque()
+        for item in items:
+            pending.append(self.pool.submit(call, item))
+            if len(pending) >= 2 * self.count:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+    def submit(self, fn):
+        """Start fn() on one of the threads (run it now, in this thread, when there is no pool);
+        the returned Future's result() waits for it and gives its result or raises its error."""
+        if self.pool is not None:
+            return self.pool.submit(fn)
+        done = Future()
+        try:
+            done.set_result(fn())
+        except Exception as error:  # noqa: BLE001 (handed to the caller by result())
+            done.set_exception(error)
+        return done
+
+
+SERIAL = Workers()
+
+
+@contextlib.contextmanager
+def cpu_workers(device="cpu"):
+    """Workers, one per torch thread (torch.get_num_threads()), with torch itself on one thread
+    inside (restored after). Off the CPU, or with one thread, the work runs in this thread."""
+    if torch.device(device).type != "cpu":
+        yield SERIAL
+        return
+    count = torch.get_num_threads()
+    torch.set_num_threads(1)  # before the pool's threads start: they take this setting
+    try:
+        if count <= 1:
+            yield SERIAL
+        else:
+            with ThreadPoolExecutor(count, thread_name_prefix="vocalsep") as pool:
+                yield Workers(pool, count)
+    finally:
+        torch.set_num_threads(count)
