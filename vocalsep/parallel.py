@@ -1,10 +1,12 @@
 """Blocks of work spread over CPU threads.
 
 A fingerprint or a matching step is thousands of mid-sized torch operations. torch's own
-intra-op threads split each operation and wake up for every one of them, which costs more than
-it saves on such sizes (and, with the passive waiting a shared machine needs, even more). Torch
-releases Python's global lock inside its operations, so plain Python threads, each running whole
-blocks of windows on one torch thread, keep the cores busy instead.
+intra-op threads split each operation and wake up for every one of them, which on such sizes
+saves little (the fingerprint) or costs more than it saves (the matching, with the passive
+waiting a shared machine needs: 0.52 s for a 4.7 s clip on one thread, 0.77-0.97 s on two).
+Torch releases Python's global lock inside its operations, so plain Python threads, each running
+whole blocks of windows (or scales) on one torch thread, keep the cores busy instead: a 3 min
+30 s song's fingerprints and matching took 22 s on 2 cores this way, 44 s before.
 """
 
 import collections
@@ -40,7 +42,6 @@ class Workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
 
     def submit(self, fn):
         """Start fn() on one of the threads (run it now, in this thread, when there is no pool);
