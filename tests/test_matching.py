@@ -223,21 +223,38 @@ def test_matching_reads_the_vocal_cache_as_its_target(tmp_path):
         match(mix[:-512], vocal[:-512], SR, settings, vocal_fingerprint=tmp_path / "vocal")
 
 
-def test_the_vocal_is_rendered_with_the_squared_mask_unless_asked_otherwise():
+def test_the_vocal_is_rendered_with_the_wiener_filter_of_both_matched_masks_unless_asked_otherwise():
     from vocalsep.fingerprint.stft import istft
-    from vocalsep.matching import render_gain
+    from vocalsep.matching import match_profiles, render_gain, signal_profiles
 
     mix, vocal = pair(1.0, seed=5)
-    wiener = MatchSettings(profile_iterations=4, iterations=0)
-    magnitude = MatchSettings(profile_iterations=4, iterations=0, render="magnitude")
-    est_w, mask_w, _ = match(mix, vocal, SR, wiener)
-    est_m, mask_m, _ = match(mix, vocal, SR, magnitude)
-    np.testing.assert_array_equal(mask_w, mask_m)  # the same matching; only the rendering differs
+    runs = {render: match(mix, vocal, SR, MatchSettings(profile_iterations=4, iterations=0, render=render))
+            for render in ("two_source", "wiener", "magnitude")}
+    assert MatchSettings().render == "two_source"
+    masks = [mask for _, mask, _ in runs.values()]
+    for other in masks[1:]:  # the same matching; batched beside the accompaniment's, rounding differs
+        np.testing.assert_allclose(masks[0], other, atol=1e-2)  # (most near Nyquist, where profiles are faint)
+        assert np.abs(masks[0] - other).mean() < 1e-5
+    m = masks[0]
+    m_a = runs["two_source"][2]["accompaniment_mask"]
+    assert runs["wiener"][2]["accompaniment_mask"] is None
+    # the accompaniment's mask: stage 1 towards the profiles of mix minus vocal (one chunk here)
+    settings = MatchSettings(profile_iterations=4)
     X = stft(torch.from_numpy(mix), 1024, 256)
-    for est, gain in ((est_w, mask_w**2), (est_m, mask_m)):
-        np.testing.assert_allclose(est, istft(torch.from_numpy(gain) * X, 1024, 256, len(mix)).numpy(), atol=1e-6)
-    assert np.array_equal(render_gain(mask_w, "wiener"), mask_w * mask_w)
-    with pytest.raises(ValueError, match="render must be one of wiener, magnitude"):
+    with torch.no_grad():
+        direct, _ = match_profiles(X, signal_profiles(torch.from_numpy(mix - vocal), SR, settings), SR, settings,
+                                   len(mix))
+    np.testing.assert_allclose(m_a, direct.numpy(), atol=1e-2)
+    assert np.abs(m_a - direct.numpy()).mean() < 1e-5
+    assert m_a.min() >= 0 and m_a.max() <= 1 and not np.allclose(m_a, m, atol=0.05)
+    for render, (est, m, history) in runs.items():
+        gain = {"two_source": m**2 / np.maximum(m**2 + m_a**2, 1e-12), "wiener": m**2, "magnitude": m}[render]
+        want = istft(torch.from_numpy(gain) * X, 1024, 256, len(mix)).numpy()
+        np.testing.assert_allclose(est, want, atol=1e-6)
+        np.testing.assert_array_equal(render_gain(m, render, history["accompaniment_mask"]), gain)
+    with pytest.raises(ValueError, match="needs the accompaniment"):
+        render_gain(m, "two_source")
+    with pytest.raises(ValueError, match="render must be one of two_source, wiener, magnitude"):
         MatchSettings.from_config({"render": "power"})
 
 

@@ -48,10 +48,10 @@ def test_the_song_job_writes_every_output(song_dir):
     est, sr = sf.read(outputs["vocal"])
     acc, _ = sf.read(outputs["accompaniment"])
     assert sr == SR and np.allclose(est + acc, mix, atol=1e-5)
-    # the vocal is rendered with the squared mask (Wiener), scored beside the mask itself
+    # the vocal is rendered with the Wiener filter of both matched masks, scored beside the mask itself
     methods = data["methods"]
     assert methods[MATCHING]["vocals"]["SDR"] != methods[MATCHING_MAGNITUDE]["vocals"]["SDR"]
-    assert data["settings"]["render"] == "wiener"
+    assert data["settings"]["render"] == "two_source"
     assert "not a separation quality" in data["fingerprint_loss"]["note"]
 
 

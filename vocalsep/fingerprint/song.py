@@ -22,7 +22,7 @@ from .stft import stft
 log = logging.getLogger(__name__)
 
 MATCHING = "fingerprint_matching"
-MATCHING_MAGNITUDE = "fingerprint_matching_magnitude"  # the matched mask itself, when rendering is "wiener"
+MATCHING_MAGNITUDE = "fingerprint_matching_magnitude"  # the matched mask itself, when rendered otherwise
 
 
 def load_pair(mix_path, vocal_path, sr=SAMPLE_RATE):
@@ -93,7 +93,8 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     with torch.no_grad():
         spec = [stft(torch.from_numpy(np.asarray(x, dtype=np.float32)), settings.mask_n_fft,
                      settings.mask_hop).numpy() for x in (vocal, mix, est)]
-    spectrogram_plot(*spec, render_gain(mask, settings.render), sr, settings.mask_hop, outputs["spectrograms"],
+    gain = render_gain(mask, settings.render, history["accompaniment_mask"])
+    spectrogram_plot(*spec, gain, sr, settings.mask_hop, outputs["spectrograms"],
                      mask_title=f"Gain applied (fingerprint matching, {settings.render})")
     return methods
 
