@@ -5,8 +5,8 @@ in blocks of windows (with a two-window halo so the 5x5 kernels see their neighb
 to each view's file in window order, so memory stays bounded whatever the song's length; the
 blocks of every scale are spread over the threads torch is given (parallel.cpu_workers). Files
 appear under their final names only once every block of a scale is written (a scale is written
-into a hidden folder, then moved). `CachedFingerprint`
-reads window ranges back (the matching's target).
+into a hidden folder, then moved). `CachedFingerprint` reads window ranges back (the matching's
+target).
 """
 
 import json
@@ -25,6 +25,7 @@ from .fingerprint import block_metrics, window_blocks
 from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS
 from .stft import bin_frequencies, hop_length, stft
 from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES
+
 
 def view_paths(out_dir, scales):
     """Every .npy path of a fingerprint folder, scale by scale, view by view."""
@@ -52,8 +53,9 @@ class _ScaleWriter:
     """The cache files of one scale: its 19 views' .npy files, written block by block into a
     hidden folder beside the final one, then their sidecars; `finish` moves them into place (one
     rename of the folder, or file by file over an older cache), `discard` removes the folder.
-    File operations are a large share of a short clip's fingerprint: a temporary name and a
-    rename per file cost as much as the metrics of a view."""
+    File operations are a large share of a short clip's fingerprint: on this project's test VM,
+    whose disk takes 0.2-0.7 ms to create a file, a temporary name, a reopening and a rename
+    per file cost about half the metrics of a view."""
 
     def __init__(self, signal, sr, n_fft, hop_fraction, out_dir):
         self.sr, self.n_fft, self.samples = sr, n_fft, int(signal.shape[-1])
