@@ -40,7 +40,7 @@ def main(argv=None):
     parser.add_argument("--split", default="test")
     parser.add_argument("--every", type=int, default=6, help="every n-th track (sorted by name)")
     parser.add_argument("--offset", type=int, default=0,
-                        help="start at this track (another subset: the settings were chosen on offset 0)")
+                        help="start at this track (another subset of the held-out pairs)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     tracks = sorted(p for p in (Path(args.pairs) / args.split).glob("*") if (p / "vocals.wav").is_file())

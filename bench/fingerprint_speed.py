@@ -38,7 +38,7 @@ from vocalsep import SAMPLE_RATE as SR  # noqa: E402
 from vocalsep.audio import to_mono, write_wav  # noqa: E402
 from vocalsep.demo import synthesise  # noqa: E402
 from vocalsep.fingerprint.cache import write_fingerprint  # noqa: E402
-from vocalsep.matching import MatchSettings, match  # noqa: E402
+from vocalsep.matching import MatchSettings, loss_reduction, match  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def run(seconds, settings, seed=0, quality=False):
         irm = score(vocal, acc, v2, a2, SR)["vocals"]
         print(f"          vocal SDR: matching {ours['SDR']:.2f} dB, IRM2 {irm['SDR']:.2f} dB "
               f"(difference {ours['SDR'] - irm['SDR']:+.2f} dB); fingerprint loss reduction "
-              f"{1 - history['final'] / history['initial']:.3f} (not a quality measure)", flush=True)
+              f"{loss_reduction(history):.3f} (not a quality measure)", flush=True)
     return total_wall
 
 

@@ -22,6 +22,8 @@ def save(fig, path):
 def loss_plot(history, view_names, scales, path):
     """Stage 1's profile distance, then stage 2's total loss and each view's loss (mean over scales)
     per iteration, log scales."""
+    from .matching import checked_views, loss_reduction  # here: matching imports torch
+
     fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(17, 4.5))
     distances = np.asarray(history.get("profile", ()))
     ax0.plot(np.arange(1, len(distances) + 1), distances, ".-", color="C0", ms=3)
@@ -33,8 +35,6 @@ def loss_plot(history, view_names, scales, path):
     ax1.plot(it, total, color="k", lw=1, label="each step's views (slice 0 + drawn ones)")
     ax1.set(title="Stage 2: fingerprint loss per Adam step",
             xlabel="Adam step", ylabel="loss", yscale="log" if len(total) and (total > 0).all() else "linear")
-    from .matching import checked_views
-
     full = ~np.isnan(np.asarray(history["per_view"])).any(axis=(1, 2))
     ends = checked_views(history)
     if len(it):
@@ -55,7 +55,7 @@ def loss_plot(history, view_names, scales, path):
             xlabel="Adam step", yscale="log" if len(total) else "linear")
     if ax2.lines:
         ax2.legend(fontsize=6, ncol=2, loc="upper right")
-    red = 1 - history["final"] / history["initial"] if history["initial"] else 0.0
+    red = loss_reduction(history)
     fig.suptitle(f"Fingerprint loss {history['initial']:.3g} -> {history['final']:.3g} on {ends} "
                  f"(fingerprint loss reduction {100 * red:.1f} %; not a quality measure)", fontsize=10)
     save(fig, path)
