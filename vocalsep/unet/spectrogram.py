@@ -1,62 +1,67 @@
-"""STFT settings of the vocal U-Net and the network's view of a magnitude spectrogram.
+"""The vocal U-Net's STFT: Spleeter's framing, on its own 44.1 kHz grid or on the 22.05 kHz grid.
 
-At 22050 Hz an n_fft of 1024 gives 513 bins from 0 to 11025 Hz: the network sees the lowest
-512 (0 to 11003 Hz, a multiple of 2**6 for six strided steps) and the Nyquist bin reuses the
-mask of bin 511, so the whole band 0-11 kHz is separated (no hard cut as in Spleeter).
+Spleeter prepends one frame length of zeros to the wave, frames it with a periodic Hann window
+(4096 samples, hop 1024 at 44.1 kHz) up to the last sample (zero padding at the end), and
+inverts by windowed overlap-add scaled by 2/3 (the Hann window's squared sum at hop n_fft/4).
+At 22.05 kHz, n_fft 2048 and hop 512 give the same bin spacing (10.8 Hz) and frame spacing
+(23.2 ms) over the band the network sees (bins 0-1023, up to 11 kHz); a Hann window of half the
+length sums half as many samples, so magnitudes are scaled by 2 to meet the network's scale.
+Arrays are (channels, frames, bins): the time-major layout of Spleeter's network input.
 """
 
-import math
+from __future__ import annotations
+
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
-class SpecConfig:
-    sample_rate: int = 22050
-    n_fft: int = 1024
-    hop: int = 256
-    bins: int = 512            # bins the network sees (multiple of 2**depth)
-    compress: float = 100.0    # input = log1p(compress * |X| / max|X|) / log1p(compress)
+class StftGrid:
+    """Sample rate, frame, hop, the bins the network sees, and the factor to Spleeter's magnitudes."""
 
-    def as_dict(self):
+    sample_rate: int = 44100
+    n_fft: int = 4096
+    hop: int = 1024
+    bins: int = 1024
+    scale: float = 1.0
+
+    def as_dict(self) -> dict:
         return asdict(self)
 
-    def frames_to_samples(self, frames):
-        """Samples that give exactly `frames` STFT frames (centred STFT)."""
-        return (frames - 1) * self.hop
+    def frames(self, samples: int) -> int:
+        """Frames of a wave of `samples` samples (the prepended frame included)."""
+        return -(-(samples + self.n_fft) // self.hop)
+
+    def window(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        return torch.hann_window(self.n_fft, periodic=True, device=device)
 
 
-def stft(wave, cfg):
-    """Complex STFT of (..., samples) float waves -> (..., n_fft//2+1, frames)."""
-    shape = wave.shape[:-1]
-    window = torch.hann_window(cfg.n_fft, device=wave.device, dtype=wave.dtype)
-    spec = torch.stft(wave.reshape(-1, wave.shape[-1]), cfg.n_fft, cfg.hop, window=window, center=True,
+SPLEETER_GRID = StftGrid()
+HALF_RATE_GRID = StftGrid(sample_rate=22050, n_fft=2048, hop=512, bins=1024, scale=2.0)
+
+
+def padded(wave: torch.Tensor, grid: StftGrid) -> torch.Tensor:
+    """(C, samples) -> (C, n_fft + samples + end padding): the signal Spleeter frames."""
+    samples = wave.shape[-1]
+    end = (grid.frames(samples) - 1) * grid.hop + grid.n_fft - samples - grid.n_fft
+    return F.pad(wave, (grid.n_fft, end))
+
+
+def stft(signal: torch.Tensor, grid: StftGrid) -> torch.Tensor:
+    """Complex STFT (C, frames, n_fft // 2 + 1) of an already padded signal (C, samples)."""
+    spec = torch.stft(signal, grid.n_fft, grid.hop, window=grid.window(signal.device), center=False,
                       return_complex=True)
-    return spec.reshape(*shape, *spec.shape[-2:])
+    return spec.transpose(-1, -2)
 
 
-def istft(spec, cfg, length):
-    """Inverse of stft, `length` samples."""
-    shape = spec.shape[:-2]
-    window = torch.hann_window(cfg.n_fft, device=spec.device)
-    wave = torch.istft(spec.reshape(-1, *spec.shape[-2:]), cfg.n_fft, cfg.hop, window=window, center=True,
-                       length=length)
-    return wave.reshape(*shape, length)
+def overlap_add(spec: torch.Tensor, grid: StftGrid) -> torch.Tensor:
+    """Windowed overlap-add (C, (frames - 1) * hop + n_fft) of a complex STFT (C, frames, bins).
 
-
-def network_input(mag, cfg, eps=1e-8):
-    """(N, bins+1, T) magnitudes -> (N, 1, bins, T) compressed input and the per-item scale used.
-
-    Each item is scaled by its own maximum (as Jansson et al. do per patch), then log-compressed
-    so that quiet harmonics high up carry weight.
+    The inverse of `stft` up to the scale Spleeter applies: Hann^2 summed over the overlaps.
     """
-    scale = mag[..., : cfg.bins, :].amax(dim=(-2, -1), keepdim=True) + eps
-    x = torch.log1p(cfg.compress * mag[..., : cfg.bins, :] / scale) / math.log1p(cfg.compress)
-    return x.unsqueeze(1), scale
-
-
-def full_band_mask(mask, cfg):
-    """(N, 1, bins, T) network mask -> (N, bins+1, T): the Nyquist bin takes bin bins-1's value."""
-    mask = mask.squeeze(1)
-    return torch.cat([mask, mask[..., -1:, :]], dim=-2)
+    frames = torch.fft.irfft(spec, n=grid.n_fft, dim=-1) * grid.window(spec.device)
+    length = (spec.shape[-2] - 1) * grid.hop + grid.n_fft
+    out = F.fold(frames.transpose(-1, -2), (1, length), (1, grid.n_fft), stride=(1, grid.hop))
+    return out.reshape(spec.shape[0], length) / (0.375 * grid.n_fft / grid.hop)
