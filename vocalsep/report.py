@@ -11,7 +11,8 @@ from .evaluate import METRIC_NAMES
 
 SOURCES = ("vocals", "accompaniment")
 SCORE_COLUMNS = [f"{src}_{m}" for src in SOURCES for m in METRIC_NAMES]
-COLUMNS = ["song", "mode", "method", *SCORE_COLUMNS, "fingerprint_loss_reduction", "branch", "metrics_file"]
+COLUMNS = ["song", "mode", "method", *SCORE_COLUMNS, "fingerprint_loss_reduction", "model", "branch",
+           "metrics_file"]
 
 
 def rows_of(path, branch=""):

@@ -1,7 +1,8 @@
 """Command line of the vocal U-Net: `separate` any file, `unet-train`, `unet-corpus`, `unet-eval`.
 
-    python -m vocalsep separate SONG... -o DIR [--model vocal_unet.pt] [--device auto]
-writes DIR/<song name>/vocal.wav and accompaniment.wav at the input's sample rate and channels.
+    python -m vocalsep separate SONG_OR_FOLDER... -o DIR [--postprocess default|none] [--format wav|flac]
+writes DIR/<song name>/vocal.<format> and accompaniment.<format> at the input's sample rate and
+channels; a folder stands for every audio file in it. Existing outputs are kept unless --force.
 """
 
 import json
@@ -9,15 +10,65 @@ import logging
 import sys
 from pathlib import Path
 
+from ..audio import AUDIO_EXTENSIONS
+from ..errors import InputError
+
+SUBTYPES = {"wav": ("FLOAT", "PCM_16", "PCM_24", "PCM_32"), "flac": ("PCM_16", "PCM_24")}
+
+
+def songs_of(paths: list[str]) -> list[Path]:
+    """The audio files named, a folder standing for every audio file directly inside it (sorted)."""
+    songs = []
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS)
+            if not found:
+                raise InputError(path, f"holds no audio file ({', '.join(AUDIO_EXTENSIONS)})")
+            songs += found
+        elif path.is_file():
+            songs.append(path)
+        else:
+            raise InputError(path, "does not exist")
+    return songs
+
 
 def _separate(args):
+    from tqdm import tqdm
+
+    from ..audio import load, write_audio
     from .separate import Separator
 
-    sep = Separator(args.model, device=args.device, chunk_seconds=args.chunk_seconds)
-    for song in args.songs:
-        out = Path(args.output) / Path(song).stem
-        vocal, accompaniment = sep.separate_to(song, out, subtype=args.subtype)
-        print(f"{song}: {vocal}, {accompaniment}")
+    subtype = args.subtype or ("FLOAT" if args.format == "wav" else "PCM_24")
+    if subtype not in SUBTYPES[args.format]:
+        raise InputError("--subtype", f"{subtype} cannot be written as {args.format} "
+                                      f"(choose {', '.join(SUBTYPES[args.format])})")
+    songs = songs_of(args.songs)
+    out_dirs = [Path(args.output) / song.stem for song in songs]
+    names = ("vocal", "accompaniment")
+    existing = [d / f"{n}.{args.format}" for d in out_dirs for n in names if (d / f"{n}.{args.format}").exists()]
+    if existing and not args.force:
+        raise InputError(existing[0], f"exists ({len(existing)} output file(s) in all); nothing was written. "
+                                      "Use --force to overwrite, or another -o folder")
+    sep = Separator(args.model, postprocess=args.postprocess, device=args.device)
+    failed = 0
+    files = tqdm(list(zip(songs, out_dirs)), desc="songs", unit="song", disable=args.quiet or len(songs) < 2)
+    for song, out in files:
+        try:
+            data, sr = load(song)
+        except InputError as err:
+            failed += 1
+            tqdm.write(f"error: {err}", file=sys.stderr)
+            continue
+        with tqdm(total=sep.segments(len(data), sr, data.shape[1]), desc=song.name, unit="segment",
+                  leave=False, disable=args.quiet) as bar:
+            vocal, accompaniment = sep.separate(data, sr, progress=bar.update)
+        for name, signal in zip(names, (vocal, accompaniment)):
+            write_audio(out / f"{name}.{args.format}", signal, sr, subtype=subtype)
+        tqdm.write(f"{song}: {out}/{{{','.join(names)}}}.{args.format}")
+    if failed:
+        sys.stderr.write(f"error: {failed} of {len(songs)} file(s) could not be separated (see above)\n")
+        return 2
     return 0
 
 
@@ -43,12 +94,19 @@ def _corpus(args):
 
 def add_parser(subparsers):
     p = subparsers.add_parser("separate", help="separate the vocal of audio files with the vocal U-Net")
-    p.add_argument("songs", nargs="+", metavar="SONG", help="audio files (any format soundfile or ffmpeg reads)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--model", default=None, help="model file (default: the shipped pretrained model)")
+    p.add_argument("songs", nargs="+", metavar="SONG", help="audio files or folders of them (any format "
+                                                             "soundfile or ffmpeg reads)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (DIR/<song>/...)")
+    p.add_argument("--model", default=None, help="model file of `unet-train` (default: Deezer's Spleeter "
+                                                  "2-stem weights, spleeter-2stems)")
+    p.add_argument("--postprocess", default="default", choices=["default", "none"],
+                   help="none: exactly Spleeter's computation; default: see the model card")
+    p.add_argument("--format", default="wav", choices=sorted(SUBTYPES), help="output format")
+    p.add_argument("--subtype", default=None, help="sample format: FLOAT (wav only), PCM_16, PCM_24 "
+                                                   "(default: FLOAT for wav, PCM_24 for flac)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    p.add_argument("--chunk-seconds", type=float, default=12.0, help="seconds per inference chunk (memory)")
-    p.add_argument("--subtype", default="FLOAT", help="WAV sample format (FLOAT, PCM_16, PCM_24)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_separate)
 
     t = subparsers.add_parser("unet-train", help="train the vocal U-Net (resumes from DIR/checkpoints)")

@@ -14,16 +14,23 @@ from ..audio import load_mono, write_text
 from ..evaluate import score, write_metrics
 
 
-def song_metrics(mix_path, reference_path, vocal_path, accompaniment_path, out_path, song, mode, model=None,
+def song_metrics(mix_path, reference_path, vocal_path, accompaniment_path, out_path, song, mode, separation=None,
                  sr=22050):
-    """metrics.json of one paired song: method "unet" scored against the prepared isolated vocal."""
+    """metrics.json of one paired song: method "unet" scored against the prepared isolated vocal.
+
+    separation: the separation.json that `separate_to_files` wrote (model name and settings),
+    copied into metrics.json and shown in the report's "model" column.
+    """
     mix = load_mono(mix_path, sr)
     reference = load_mono(reference_path, sr)
     vocal = load_mono(vocal_path, sr)
     accompaniment = load_mono(accompaniment_path, sr)
     n = min(len(mix), len(reference), len(vocal), len(accompaniment))
     result = score(reference[:n], mix[:n] - reference[:n], vocal[:n], accompaniment[:n], sr)
-    write_metrics(out_path, song, mode, {"unet": result}, extra={"model": str(model) if model else None})
+    info = json.loads(Path(separation).read_text(encoding="utf-8")) if separation else {}
+    label = f"{info['model']} (postprocess {info['postprocess']})" if info else None
+    write_metrics(out_path, song, mode, {"unet": result},
+                  extra={"separation": info, "method_columns": {"unet": {"model": label}}})
     return result
 
 

@@ -245,16 +245,17 @@ class Separator:
         rate = GRIDS[self.settings.grid].sample_rate
         low = resample(data, sr, rate).T
         # a stereo signal is one pass; any other channel is duplicated to a pair and averaged back
-        pairs = [low] if len(low) == 2 else [np.repeat(low[c:c + 1], 2, axis=0) for c in range(len(low))]
+        stereo = len(low) == 2
+        pairs = [low] if stereo else [np.repeat(low[c:c + 1], 2, axis=0) for c in range(len(low))]
         vocal = np.empty_like(low)
         accompaniment = None if self.settings.residual else np.empty_like(low)
         for c, pair in enumerate(pairs):
             v, a = separate_grid(self.model, torch.from_numpy(np.ascontiguousarray(pair)), self.settings,
                                  batch=self.batch, progress=progress)
-            rows = slice(None) if len(pairs) == 1 else slice(c, c + 1)
-            vocal[rows] = v.numpy() if len(pairs) == 1 else v.numpy().mean(axis=0)
+            rows = slice(None) if stereo else slice(c, c + 1)
+            vocal[rows] = v.numpy() if stereo else v.numpy().mean(axis=0)
             if accompaniment is not None:
-                accompaniment[rows] = a.numpy() if len(pairs) == 1 else a.numpy().mean(axis=0)
+                accompaniment[rows] = a.numpy() if stereo else a.numpy().mean(axis=0)
         vocal = _fit_length(resample(vocal.T, rate, sr), data.shape[0])
         if accompaniment is None:
             accompaniment = data - vocal
@@ -269,6 +270,24 @@ class Separator:
         data, sr = load(path)
         vocal, accompaniment = self.separate(data, sr, progress)
         return vocal, accompaniment, sr
+
+
+def separate_to_files(mix: str | Path, vocal: str | Path, accompaniment: str | Path, info: str | Path,
+                      model: str | Path | None = None, postprocess: str = "default", device: str = "auto") -> dict:
+    """Separate one file into WAV files at its rate and channels; `info` gets the settings as JSON."""
+    import json
+    import time
+
+    from ..audio import write_text, write_wav
+
+    t0 = time.perf_counter()
+    sep = Separator(model, postprocess=postprocess, device=device)
+    v, a, sr = sep.separate_file(mix)
+    write_wav(vocal, v, sr)
+    write_wav(accompaniment, a, sr)
+    record = {**sep.describe(), "seconds": round(time.perf_counter() - t0, 2)}
+    write_text(info, json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
