@@ -1,12 +1,15 @@
-"""Speed and memory of the vocal U-Net's separation, with the model loaded once.
+"""Speed and memory of `python -m vocalsep separate` beside TensorFlow Spleeter, whole processes.
 
-    .venv/bin/python bench/unet_speed.py [--model PATH] [--threads 2] [--memory]
+    .venv/bin/python bench/unet_speed.py [--spleeter-python /tmp/tfspl/bin/python] [--threads 2]
+        [--rounds 2] [--memory] [--gpu]
 
-Prints the seconds to separate a 20 s clip and a 3 min 30 s song on `threads` CPU cores (and on
-the GPU when there is one), for the workflow's format (mono 22050 Hz) and for a CD-format file
-(stereo 44.1 kHz, resampled in and out). The bar: <= 2.5 s for the 20 s clip on 2 CPU cores.
---memory also separates a 10-minute stereo 44.1 kHz song in a fresh process and prints its peak
-memory (the bar: under 4 GB).
+On a 20 s clip and a 3 min 30 s song (stereo 44.1 kHz, synthetic voice over a band: speed does
+not depend on what is sung), it runs, in turn and `rounds` times each, our whole command
+(`separate --postprocess default` and `--postprocess none`) and TF Spleeter's whole process
+(bench/spleeter_reference.py in its side environment: import, model load, separation, writing),
+each limited to `threads` CPU cores, and prints the median wall seconds and the ratios ours/TF.
+--memory separates a 10-minute stereo 44.1 kHz song in a fresh process and prints its peak
+resident memory. --gpu times a 30 s clip on the GPU with the model loaded (when there is one).
 """
 
 import argparse
@@ -15,84 +18,106 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from vocalsep.demo import synthesise  # noqa: E402
-from vocalsep.unet.separate import Separator  # noqa: E402
 
 
-def song(seconds, sr, channels):
-    """A synthetic song (voice over a band) of the given length, rate and channels."""
+def song(seconds, sr=44100):
+    """A synthetic stereo song of the given length (a 30 s demo song repeated)."""
     mix, _ = synthesise(7, sr, min(seconds, 30.0))
     reps = int(np.ceil(seconds / 30.0))
-    mix = np.concatenate([mix] * reps)[: int(seconds * sr)]
-    return mix if channels == 2 else mix.mean(axis=1)
+    return np.concatenate([mix] * reps)[: int(seconds * sr)]
 
 
-def timed(sep, signal, sr, repeats):
-    """Median wall seconds and CPU seconds (all threads) of one separation."""
-    sep.separate(signal[: sr * 2], sr)  # warm-up: first-call allocations
-    times, cpu = [], []
+def run(cmd, threads):
+    """Wall seconds and peak RSS (MB) of a whole command on `threads` cores (taskset)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    cores = ",".join(str(c) for c in range(threads))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(["taskset", "-c", cores, *cmd], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, max(peak, before) / 1024
+
+
+def ours(path, out, postprocess):
+    return [sys.executable, "-m", "vocalsep", "separate", str(path), "-o", str(out), "--force", "-q",
+            "--device", "cpu", "--postprocess", postprocess]
+
+
+def gpu_timing(seconds=30.0, repeats=5):
+    import torch
+
+    from vocalsep.unet.separate import Separator
+
+    if not torch.cuda.is_available():
+        return "no CUDA device here"
+    sep = Separator(device="cuda")
+    clip = song(seconds)
+    sep.separate(clip, 44100)
+    times = []
     for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        sep.separate(signal, sr)
-        if sep.device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return statistics.median(times), statistics.median(cpu)
-
-
-def memory_child(model, threads):
-    torch.set_num_threads(threads)
-    sep = Separator(model, device="cpu")
-    signal = song(600, 44100, 2)
-    t = time.perf_counter()
-    vocal, _ = sep.separate(signal, 44100)
-    seconds = time.perf_counter() - t
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(f"10 min stereo 44.1 kHz song: {seconds:.1f} s, peak memory of the whole process {peak_gb:.2f} GB "
-          f"(input alone {signal.nbytes / 2**30:.2f} GB)")
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        sep.separate(clip, 44100)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return f"{seconds:.0f} s clip on {torch.cuda.get_device_name()}: median {statistics.median(times) * 1000:.0f} ms"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model file (default: the shipped one)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--memory", action="store_true", help="also measure a 10-minute song's peak memory")
-    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.memory_child:
-        return memory_child(args.model, args.threads)
-    torch.set_num_threads(args.threads)
-    load = os.getloadavg()[0]
-    print(f"{os.cpu_count()} CPU cores, load average {load:.1f} (other processes slow the wall times down)")
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in devices:
-        t = time.perf_counter()
-        sep = Separator(args.model, device=device)
-        load = time.perf_counter() - t
-        label = f"{device} ({args.threads} threads)" if device == "cpu" else device
-        print(f"[{label}] model {sep.model_path.name} (width {sep.model.width}) loaded once in {load:.2f} s")
-        for sr, channels, fmt in ((22050, 1, "mono 22.05 kHz"), (44100, 2, "stereo 44.1 kHz")):
-            for seconds, name in ((20, "20 s clip"), (210, "3 min 30 s song")):
-                sig = song(seconds, sr, channels)
-                secs, cpu = timed(sep, sig, sr, args.repeats if seconds <= 20 else 1)
-                bar = "  (bar <= 2.5 s)" if seconds == 20 and device == "cpu" else ""
-                print(f"[{label}] {name}, {fmt}: {secs:.2f} s wall ({seconds / secs:.0f}x real time), "
-                      f"{cpu:.2f} s CPU{bar}")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spleeter-python", default="/tmp/tfspl/bin/python")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--gpu", action="store_true")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="unet_speed_"))
+    if args.gpu:
+        print(gpu_timing())
+        return
     if args.memory:
-        cmd = [sys.executable, __file__, "--memory-child", "--threads", str(args.threads)]
-        if args.model:
-            cmd += ["--model", args.model]
-        subprocess.run(cmd, check=True)
+        path = work / "ten_minutes.wav"
+        sf.write(path, song(600.0), 44100)
+        wall, peak = run(ours(path, work / "out", "default"), args.threads)
+        print(f"10-minute stereo 44.1 kHz song: {wall:.1f} s, peak memory {peak:.0f} MB (bar: < 4096 MB)")
+        return
+    reference = REPO / "bench" / "spleeter_reference.py"
+    have_tf = Path(args.spleeter_python).exists()
+    print(f"{args.threads} CPU core(s); each figure the median of {args.rounds} whole-process run(s), taken in turn")
+    for label, seconds in (("20 s clip", 20.0), ("3 min 30 s song", 210.0)):
+        path = work / f"{int(seconds)}s.wav"
+        sf.write(path, song(seconds), 44100)
+        times = {"ours (default)": [], "ours (none)": [], "TF Spleeter": []}
+        for _ in range(args.rounds):
+            times["ours (default)"].append(run(ours(path, work / "o", "default"), args.threads)[0])
+            times["ours (none)"].append(run(ours(path, work / "o", "none"), args.threads)[0])
+            if have_tf:
+                times["TF Spleeter"].append(run([args.spleeter_python, str(reference), str(path), "-o",
+                                                 str(work / "tf")], args.threads)[0])
+        med = {k: statistics.median(v) for k, v in times.items() if v}
+        line = ", ".join(f"{k} {v:.1f} s" for k, v in med.items())
+        if "TF Spleeter" in med:
+            line += "; ratios ours/TF: " + ", ".join(
+                f"{k} {med[k] / med['TF Spleeter']:.2f}" for k in med if k != "TF Spleeter")
+        else:
+            line += f" (no TF Spleeter at {args.spleeter_python}: see bench/spleeter_reference.py)"
+        print(f"{label}: {line}", flush=True)
 
 
 if __name__ == "__main__":

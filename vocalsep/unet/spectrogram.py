@@ -27,6 +27,10 @@ class StftGrid:
     bins: int = 1024
     scale: float = 1.0
 
+    def __post_init__(self):
+        if self.n_fft % self.hop:
+            raise ValueError("n_fft must be a multiple of hop (the overlap-add works hop by hop)")
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -62,6 +66,9 @@ def overlap_add(spec: torch.Tensor, grid: StftGrid) -> torch.Tensor:
     The inverse of `stft` up to the scale Spleeter applies: Hann^2 summed over the overlaps.
     """
     frames = torch.fft.irfft(spec, n=grid.n_fft, dim=-1) * grid.window(spec.device)
-    length = (spec.shape[-2] - 1) * grid.hop + grid.n_fft
-    out = F.fold(frames.transpose(-1, -2), (1, length), (1, grid.n_fft), stride=(1, grid.hop))
-    return out.reshape(spec.shape[0], length) / (0.375 * grid.n_fft / grid.hop)
+    channels, count = spec.shape[0], spec.shape[-2]
+    parts = grid.n_fft // grid.hop  # each frame spans this many hops (n_fft is a multiple of hop)
+    out = frames.new_zeros(channels, count + parts - 1, grid.hop)
+    for k, piece in enumerate(frames.reshape(channels, count, parts, grid.hop).unbind(2)):
+        out[:, k:k + count] += piece
+    return out.reshape(channels, -1) / (0.375 * parts)
