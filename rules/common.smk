@@ -8,6 +8,13 @@ sys.path.insert(0, workflow.basedir)  # this checkout's package, whatever is ins
 
 from vocalsep.discovery import discover
 from vocalsep.demo import demo_names, demo_songs
+from vocalsep.workflow import release_stale_locks
+
+# A run killed with SIGKILL leaves Snakemake's locks: removed here when no other run is alive, so
+# the next `snakemake` goes on (with the profiles' rerun-incomplete redoing the killed jobs).
+if workflow.is_main_process:
+    for _lock in release_stale_locks():
+        logger.warning(f"removed {_lock}, a lock left by a Snakemake run that was killed")
 
 PROCESS = config["process_dir"]
 # Fixed folders; write them literally in rule paths ("results/...").

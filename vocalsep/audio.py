@@ -1,5 +1,6 @@
 """Reading and writing audio: any format soundfile or ffmpeg reads, atomic writes."""
 
+import io
 import os
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import InputError
+from .errors import InputError, disk_full
 
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3")
 
@@ -81,25 +82,46 @@ def load_mono(path, sr):
 def atomic_write_bytes(path, writer):
     """Call writer(tmp_path) and move the result to path only when it succeeded.
 
-    An interrupted run therefore never leaves a half-written file under the final name.
+    An interrupted run therefore never leaves a half-written file under the final name: on any
+    failure the temporary file is removed and an earlier file at `path` keeps its content. A full
+    disk is an OutputError naming `path` (errors.disk_full).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=path.parent)
+        os.close(fd)
         writer(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as error:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        full = disk_full(path, error)
+        if full:
+            raise full from error
         raise
 
 
 def write_wav(path, signal, sr, subtype="FLOAT"):
     """Write float audio (frames,) or (frames, channels) as WAV, atomically (32-bit float by default)."""
+    write_audio(path, signal, sr, subtype)
+
+
+def write_audio(path, signal, sr, subtype="FLOAT"):
+    """Write float audio as WAV or FLAC (by the path's suffix, .wav when it has another), atomically.
+
+    The file is made in memory and written as plain bytes: libsndfile reports a failed write (a
+    full disk) only as "System error.", a plain write as the OSError it is. Integer sample
+    formats clip rather than wrap around.
+    """
+    fmt = "FLAC" if Path(path).suffix.lower() == ".flac" else "WAV"
     signal = np.asarray(signal, dtype=np.float32)
-    atomic_write_bytes(path, lambda tmp: sf.write(tmp, signal, sr, subtype=subtype, format="WAV"))
+    if fmt == "FLAC" or subtype != "FLOAT":
+        signal = np.clip(signal, -1.0, 1.0)
+    buffer = io.BytesIO()
+    sf.write(buffer, signal, sr, subtype=subtype, format=fmt)
+    atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
 
 
 def write_text(path, text):

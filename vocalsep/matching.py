@@ -555,7 +555,8 @@ def match(mix, vocal, sr, settings, device=None, progress=None, vocal_fingerprin
     "accompaniment_mask": for render "two_source", the mask matched to the accompaniment's
     profiles (else None).
     vocal_fingerprint: the vocal's fingerprint cache folder (rule fingerprint): its metrics are
-    read for each chunk instead of being computed again from `vocal`.
+    read for each chunk instead of being computed again from `vocal` (a cache that is damaged, made
+    with other settings or from another signal is an InputError naming the file).
     """
     device = torch.device(device or "cpu")
     mix_t = torch.as_tensor(np.asarray(mix, dtype=np.float32))
@@ -570,7 +571,8 @@ def match(mix, vocal, sr, settings, device=None, progress=None, vocal_fingerprin
     if vocal_fingerprint is not None:
         from .fingerprint.cache import CachedFingerprint
 
-        cached = CachedFingerprint(vocal_fingerprint, sr, settings.scales, settings.hop_fraction, n)
+        cached = CachedFingerprint(vocal_fingerprint, sr, settings.scales, settings.hop_fraction, n,
+                                   signal=vocal_t.numpy())  # the vocal's cache, not another's
     needed = ViewPlan(settings).needed  # the same views in every chunk
     with cpu_workers(device) as workers:
         for i, (a, b, sa, sb) in enumerate(chunks(n, sr, settings)):

@@ -1,6 +1,7 @@
 """Pictures of the fingerprint branch: optimisation loss, spectrograms, the report summary."""
 
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -16,7 +17,8 @@ def save(fig, path):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    atomic_write_bytes(path, lambda tmp: open(tmp, "wb").write(buf.getvalue()))
+    # write_bytes closes the file itself: a failed last flush (a full disk) raises here
+    atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
 
 
 def loss_plot(history, view_names, scales, path):

@@ -1,7 +1,9 @@
 """Glue between Snakemake script jobs and the package: logging and clear error messages."""
 
 import contextlib
+import glob
 import logging
+import os
 import sys
 import traceback
 
@@ -44,3 +46,48 @@ def run_job(snakemake, job):
         except Exception:
             log.error("unexpected failure\n%s", traceback.format_exc())
             raise
+
+
+_RUNNING = None  # the open file whose shared lock marks this Snakemake process as alive
+
+
+def release_stale_locks(snakemake_dir=".snakemake"):
+    """Remove the locks that a killed Snakemake run left in this folder; returns their paths.
+
+    Snakemake locks a folder with files in .snakemake/locks and deletes them when it ends, even on
+    an error or Ctrl-C; a run killed with SIGKILL (or a power loss) leaves them, and every later
+    run stops with LockException until `snakemake --unlock`. So each Snakemake process of this
+    workflow (the Snakefile calls this as it is read) holds a shared flock on
+    .snakemake/vocalsep-running for as long as it lives; the kernel drops it when the process dies,
+    however it dies. A process that can take that lock exclusively knows that no other one is
+    alive, so the lock files it finds are stale: it removes them, then keeps the lock shared.
+    While another run is alive its locks stay and Snakemake refuses to run over them as usual.
+    Where the file system has no flock nothing is removed; where its locks do not reach across
+    machines (NFS mounted with `nolock`), two runs started at once in one folder from two
+    machines would not see each other here.
+    """
+    global _RUNNING
+    if _RUNNING is not None:  # once per process
+        return []
+    try:
+        import fcntl
+
+        os.makedirs(snakemake_dir, exist_ok=True)
+        running = open(os.path.join(snakemake_dir, "vocalsep-running"), "a")
+    except (ImportError, OSError):
+        return []
+    removed = []
+    try:
+        fcntl.flock(running, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # another run of this folder is alive
+        pass
+    except OSError:  # no flock here
+        running.close()
+        return []
+    else:
+        for lock in sorted(glob.glob(os.path.join(snakemake_dir, "locks", "*.lock"))):
+            os.remove(lock)
+            removed.append(lock)
+    fcntl.flock(running, fcntl.LOCK_SH)
+    _RUNNING = running
+    return removed

@@ -6,9 +6,11 @@ to each view's file in window order, so memory stays bounded whatever the song's
 blocks of every scale are spread over the threads torch is given (parallel.cpu_workers). Files
 appear under their final names only once every block of a scale is written (a scale is written
 into a hidden folder, then moved). `CachedFingerprint` reads window ranges back (the matching's
-target).
+target), checking each file it reads against its sidecar and the settings of the run: a damaged,
+truncated or stale cache is an InputError naming the file, what is wrong and the mend.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,11 +21,11 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, disk_full
 from ..parallel import cpu_workers
 from .fingerprint import block_metrics, window_blocks
 from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS
-from .stft import bin_frequencies, hop_length, stft
+from .stft import bin_frequencies, frame_count, hop_length, stft
 from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES
 
 
@@ -32,14 +34,19 @@ def view_paths(out_dir, scales):
     return [Path(out_dir, f"n{n}", f"slice_{k:02d}.npy") for n in scales for k in range(N_VIEWS)]
 
 
-def sidecar(n_fft, hop, sr, k, windows, samples):
+def signal_digest(signal):
+    """SHA-256 of a signal's float32 samples: the sidecars name the signal they were made from."""
+    return hashlib.sha256(np.ascontiguousarray(signal, dtype="<f4").data).hexdigest()
+
+
+def sidecar(n_fft, hop, sr, k, windows, samples, signal_sha256):
     """The settings and column names stored beside view k of one scale."""
     pooled = k in POOLED
     return {
         "vocalsep_version": __version__,
         "view": k, "view_name": VIEW_NAMES[k], "view_description": VIEW_DESCRIPTIONS[VIEW_NAMES[k]],
         "sample_rate": sr, "n_fft": n_fft, "hop": hop, "window": "hann", "centered": True,
-        "samples": samples, "windows": windows,
+        "samples": samples, "windows": windows, "signal_sha256": signal_sha256,
         "window_hop_seconds": (2 * hop if pooled else hop) / sr,
         "profile_points": PROFILE_POINTS, "profile_grid_hz": [0.0, sr / 2],
         "dtype": "float32", "shape": [windows, N_METRICS],
@@ -57,8 +64,8 @@ class _ScaleWriter:
     whose disk takes 0.2-0.7 ms to create a file, a temporary name, a reopening and a rename
     per file cost about half the metrics of a view."""
 
-    def __init__(self, signal, sr, n_fft, hop_fraction, out_dir):
-        self.sr, self.n_fft, self.samples = sr, n_fft, int(signal.shape[-1])
+    def __init__(self, signal, sr, n_fft, hop_fraction, out_dir, digest):
+        self.sr, self.n_fft, self.samples, self.digest = sr, n_fft, int(signal.shape[-1]), digest
         self.hop = hop_length(n_fft, hop_fraction)
         with torch.no_grad():
             self.mag = stft(signal, n_fft, self.hop).abs()
@@ -103,7 +110,7 @@ class _ScaleWriter:
     def write_sidecars(self):
         """Write the 19 sidecars (they depend on the settings and sizes only)."""
         for k in range(N_VIEWS):
-            meta = sidecar(self.n_fft, self.hop, self.sr, k, self.rows[k], self.samples)
+            meta = sidecar(self.n_fft, self.hop, self.sr, k, self.rows[k], self.samples, self.digest)
             _write_json(self.folder / f"slice_{k:02d}.json", meta)
 
     def finish(self):
@@ -124,9 +131,13 @@ class _ScaleWriter:
         return [self.final / f"slice_{k:02d}.npy" for k in range(N_VIEWS)]
 
     def discard(self):
-        """Close the files and remove the hidden folder, if it is still there."""
+        """Close the files and remove the hidden folder, if it is still there. On a full disk a
+        file's last flush fails again as it closes: the folder is removed all the same."""
         for f in self.files:
-            f.close()
+            try:
+                f.close()
+            except OSError:
+                pass
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -139,12 +150,20 @@ def _write_json(path, payload):
 
 
 def write_fingerprint(signal, sr, out_dir, scales=(2048, 1024, 512), hop_fraction=0.5):
-    """Write the whole cache of one signal (numpy or torch, 1-D); returns the .npy paths."""
-    x = torch.as_tensor(np.asarray(signal, dtype=np.float32))
+    """Write the whole cache of one signal (numpy or torch, 1-D); returns the .npy paths.
+
+    On any failure nothing new is left: the hidden folders go, and so does out_dir when this call
+    made it (an older cache there keeps its files, or those of the scales already replaced). A full
+    disk is an OutputError naming out_dir."""
+    x = np.asarray(signal, dtype=np.float32)
+    digest = signal_digest(x)
+    x = torch.as_tensor(x)
+    out_dir = Path(out_dir)
+    made = not out_dir.exists()
     writers = []
     try:
         for n in scales:
-            writers.append(_ScaleWriter(x, sr, n, hop_fraction, out_dir))
+            writers.append(_ScaleWriter(x, sr, n, hop_fraction, out_dir, digest))
         blocks = [block for w in writers for block in w.blocks()]
         # every scale's blocks, in order, spread over as many threads as torch was given; the
         # sidecars are written on one of them meanwhile (file creation is slow on some disks)
@@ -155,63 +174,142 @@ def write_fingerprint(signal, sr, out_dir, scales=(2048, 1024, 512), hop_fractio
                 writer.append(full, pooled)
             sidecars.result()
         return [p for w in writers for p in w.finish()]
-    finally:
+    except BaseException as error:
         for w in writers:
             w.discard()
+        if made:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        full = disk_full(out_dir, error)
+        if full:
+            raise full from error
+        raise
+
+
+def _fault(path, folder, problem):
+    """The InputError of a cache file that cannot be used: the file, what is wrong, the mend."""
+    return InputError(path, f"{problem}. Delete the folder {folder} and rerun: Snakemake makes the fingerprint "
+                            f"cache again (outside Snakemake: python -m vocalsep fingerprint AUDIO -o {folder})")
+
+
+def _read_sidecar(path, folder):
+    """The sidecar (dict) of a view's .npy path; InputError if it is missing or not a JSON object."""
+    meta_path = Path(path).with_suffix(".json")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fault(meta_path, folder, "is missing: every .npy of the cache has its .json sidecar") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _fault(meta_path, folder, f"cannot be read as JSON, it is truncated or damaged ({error})") from None
+    if not isinstance(meta, dict):
+        raise _fault(meta_path, folder, "is not a JSON object of settings")
+    return meta
+
+
+def _check_npy(path, folder, rows):
+    """Offset of the data of a view's .npy file, after checking its header and size: a float32
+    C-order array of rows x N_METRICS, the file holding exactly that."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read(f)
+            offset, size = f.tell(), os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        raise _fault(path, folder, "is missing from the fingerprint cache") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise _fault(path, folder, f"is not a readable .npy file, it is truncated or damaged ({error})") from None
+    want = (rows, N_METRICS)
+    if dtype != np.float32 or fortran or tuple(shape) != want:
+        raise _fault(path, folder, f"holds a {dtype}{' Fortran-order' if fortran else ''} array of shape "
+                                   f"{tuple(shape)}; its sidecar and this run's settings need {want} float32")
+    expected = offset + rows * N_METRICS * 4
+    if size != expected:
+        raise _fault(path, folder, f"is {'truncated' if size < expected else 'too long'}: {size} bytes, where "
+                                   f"its header and {rows} x {N_METRICS} float32 make {expected}")
+    return offset
 
 
 def read_view(path):
-    """(metrics array (windows, 425), sidecar dict) of one cached view."""
+    """(metrics array (windows, 425), sidecar dict) of one cached view, checked: the .npy whole, of
+    the shape its sidecar gives (InputError naming the file otherwise)."""
     path = Path(path)
-    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    folder = path.parent.parent
+    meta = _read_sidecar(path, folder)
+    rows = meta.get("windows")
+    if not isinstance(rows, int):
+        raise _fault(path.with_suffix(".json"), folder, "has no number of windows")
+    _check_npy(path, folder, rows)
     return np.load(path, mmap_mode="r"), meta
+
+
+def _mismatch(key, have, want):
+    """One difference between a sidecar and what this run expects, in words."""
+    if key not in have:
+        return f"no {key} (expected {want})"
+    if key == "columns":
+        return f"other columns than this version's {N_METRICS} metrics"
+    if key == "signal_sha256":
+        return "made from another signal than the one it is read for (signal_sha256 differs)"
+    return f"{key} {have[key]} (expected {want})"
 
 
 class CachedFingerprint:
     """A source's fingerprint cache, read window range by window range.
 
-    Checked once against the settings the caller expects (sample rate, scales, hops, length):
-    a cache made with other settings is an InputError naming the file, never silently used.
+    Every file is checked before it is read: the sidecar against the settings the caller expects
+    (sample rate, scale, hop, length, the signal's checksum when `signal` is given, the view, the
+    columns), the .npy against its sidecar (float32, windows x 425, the file exactly that long).
+    A cache that fails is an InputError naming the file, what is wrong and the mend (delete the
+    folder and rerun), never silently used or a numpy error.
     `metrics(start, stop, views)` gives the metrics of the STFT windows of samples start..stop
     (start a multiple of twice every hop), in the layout of fingerprint.scale_metrics, with the
     anchors (fundamentals, formant bins) recovered from their columns.
     """
 
-    def __init__(self, folder, sr, scales, hop_fraction, samples):
+    CHECKED = ("view", "view_name", "sample_rate", "n_fft", "hop", "window", "centered", "samples",
+               "windows", "dtype", "shape", "profile_points", "columns", "signal_sha256")
+
+    def __init__(self, folder, sr, scales, hop_fraction, samples, signal=None):
         self.folder, self.sr, self.scales = Path(folder), int(sr), tuple(scales)
-        self.hops, self.windows = {}, {}
+        self.samples = int(samples)
+        self.digest = None if signal is None else signal_digest(signal)
+        if not self.folder.is_dir():
+            raise InputError(self.folder, "does not exist: rule fingerprint makes it (outside Snakemake: "
+                                          f"python -m vocalsep fingerprint AUDIO -o {self.folder})")
+        self.hops = {n: hop_length(n, hop_fraction) for n in self.scales}
+        self._views, self.windows = {}, {}
         for n in self.scales:
-            path = Path(self.folder, f"n{n}", "slice_00.npy")
-            if not path.is_file():
-                raise InputError(path, "is missing: the fingerprint cache has no such scale (rerun the fingerprint)")
-            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-            want = {"sample_rate": self.sr, "n_fft": n, "hop": hop_length(n, hop_fraction), "samples": int(samples)}
-            wrong = {k: (meta.get(k), v) for k, v in want.items() if meta.get(k) != v}
+            if not Path(self.folder, f"n{n}").is_dir():
+                raise _fault(Path(self.folder, f"n{n}"), self.folder, f"is missing: the cache has no n_fft {n} scale")
+            self.windows[n] = self._view(n, 0)[1]  # the settings, checked up front
+
+    def _view(self, n, k):
+        """(data offset, rows) of view k at scale n, its sidecar and .npy checked when first asked."""
+        if (n, k) not in self._views:
+            path = Path(self.folder, f"n{n}", f"slice_{k:02d}.npy")
+            meta = _read_sidecar(path, self.folder)
+            rows = frame_count(self.samples, self.hops[n]) // (2 if k in POOLED else 1)
+            want = sidecar(n, self.hops[n], self.sr, k, rows, self.samples, self.digest)
+            keys = [key for key in self.CHECKED if key != "signal_sha256" or self.digest is not None]
+            wrong = [_mismatch(key, meta, want[key]) for key in keys if key not in meta or meta[key] != want[key]]
             if wrong:
-                raise InputError(path.with_suffix(".json"), "was made with other settings than this run's: "
-                                 + ", ".join(f"{k} {have} (expected {exp})" for k, (have, exp) in wrong.items())
-                                 + " (rerun the fingerprint)")
-            self.hops[n], self.windows[n] = want["hop"], meta["windows"]
-        self._offsets = {}
+                raise _fault(path.with_suffix(".json"), self.folder,
+                             "was made with other settings than this run's, or is damaged: " + ", ".join(wrong))
+            self._views[n, k] = (_check_npy(path, self.folder, rows), rows)
+        return self._views[n, k]
 
     def _rows(self, n, k, a, b):
         """Rows a..b of view k at scale n, read from the file (not memory-mapped: a map that stays
         open would count every page read as this job's resident memory, the whole cache by the
         end of a long song)."""
         path = Path(self.folder, f"n{n}", f"slice_{k:02d}.npy")
-        if (n, k) not in self._offsets:
-            with open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0)
-                shape, _, dtype = read(f)
-                if dtype != np.float32 or len(shape) != 2 or shape[1] != N_METRICS:
-                    raise InputError(path, f"holds {dtype} {shape}, not windows x {N_METRICS} float32")
-                self._offsets[n, k] = (f.tell(), shape[0])
-        offset, total = self._offsets[n, k]
+        offset, total = self._view(n, k)
         if not 0 <= a <= b <= total:
             raise ValueError(f"{path}: rows {a}..{b} asked, {total} there")
         out = np.fromfile(path, dtype=np.float32, count=(b - a) * N_METRICS, offset=offset + a * N_METRICS * 4)
+        if out.size != (b - a) * N_METRICS:
+            raise _fault(path, self.folder, "became shorter while it was read (is another job writing it?)")
         return out.reshape(b - a, N_METRICS)
 
     def metrics(self, start, stop, views):
