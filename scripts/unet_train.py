@@ -15,7 +15,8 @@ def job(smk, log):
                           musdb_dir=smk.params.musdb or None, corpus_dir=smk.params.corpus or None,
                           valid_fraction=smk.params.valid_fraction, max_valid=smk.params.max_valid,
                           device=smk.params.device, progress=True)
-    log.info("model %s: epoch %d, validation SDR %.2f dB", smk.output.model, record["epoch"], record["valid_sdr"])
+    log.info("model %s (init %s): epoch %d, validation SDR %.2f dB", smk.output.model, record["init"],
+             record["epoch"], record["valid_sdr"])
 
 
 run_job(snakemake, job)

@@ -15,7 +15,7 @@ QUICK = {
     "demo": {"no_limit_seconds": 6.0},
     "fingerprint": {"scales": [1024], "iterations": 4, "loss_views": [0, 1, 2]},
     "unet": {"train": {"max_valid": 1, "settings": {
-        "width": 4, "epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "patch_frames": 64}}},
+        "epochs": 1, "steps_per_epoch": 2, "batch_size": 1, "patch_frames": 64}}},
     "carvana": {
         "synthetic": {"cars": 6, "views": 2, "width": 64, "height": 48},
         "train": {"epochs": 1, "batch_size": 4, "base_channels": 4, "depth": 2},

@@ -1,14 +1,16 @@
-"""Training the vocal U-Net for real on small synthetic pairs: learning, split, augmentation, resume."""
+"""Training the vocal U-Net for real on small generated songs: fine-tuning, scratch, resume, data."""
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+from vocalsep.demo import synthesise
 from vocalsep.errors import InputError
 from vocalsep.unet.data import PatchSampler, Track, musdb_tracks, rtg_tracks, split_by_song
 from vocalsep.unet.separate import load_model
-from vocalsep.unet.train import TrainConfig, export, train
+from vocalsep.unet.spectrogram import HALF_RATE_GRID, padded, stft
+from vocalsep.unet.train import TrainConfig, export, magnitudes, train
 
 SR = 22050
 
@@ -25,51 +27,109 @@ def synthetic_track(name, seed, seconds=3.0):
     return Track(name, "synthetic", (0.15 * voice).astype(np.float32), (0.5 * (bass + noise)).astype(np.float32))
 
 
-def tiny_config(**kw):
-    values = dict(width=4, epochs=2, steps_per_epoch=150, batch_size=4, patch_frames=64, lr=2e-3, seed=3, threads=1)
+def demo_track(seed, seconds=4.0):
+    """A demo song (formant voice over drums, bass and pad) as a mono 22.05 kHz training pair."""
+    mix, vocal = synthesise(seed, SR, seconds)
+    return Track(f"demo{seed}", "demo", vocal[:, 0].copy(), (mix[:, 0] - vocal[:, 0]).astype(np.float32))
+
+
+def small_config(**kw):
+    values = dict(epochs=2, steps_per_epoch=4, batch_size=2, patch_frames=64, seed=3, threads=2)
     values.update(kw)
     return TrainConfig(**values)
 
 
-def test_a_few_hundred_steps_lower_the_loss_and_beat_the_mixture(tmp_path):
-    tracks = [synthetic_track(f"song{i}", i, seconds=3.0 if i < 4 else 1.5) for i in range(5)]
-    train_set, valid_set = [t for t in tracks if t.name != "song4"], [tracks[4]]
-    cfg = tiny_config(epochs=2, steps_per_epoch=100)
+def test_fine_tuning_a_few_steps_from_the_pretrained_weights_lowers_the_validation_loss(tmp_path):
+    train_set, valid_set = [demo_track(s) for s in range(3)], [demo_track(10)]  # the held-out song is unseen
+    cfg = small_config(epochs=2, steps_per_epoch=8, patch_frames=128)
     history = train(train_set, valid_set, tmp_path, cfg, progress=False)
-    assert [h["epoch"] for h in history] == [1, 2]
-    first, last = history[0], history[-1]
-    assert last["valid_loss"] < first["valid_loss"]
-    assert last["valid_sdr"] > last["valid_sdr_mixture"] + 3.0  # clearly above the mixture floor
+    assert [h["epoch"] for h in history] == [0, 1, 2]  # epoch 0: Spleeter's weights as they come
+    start, end = history[0], history[-1]
+    assert np.isnan(start["train_loss"]) and start["steps"] == 0 and end["steps"] == 16
+    assert end["valid_loss"] < 0.8 * start["valid_loss"]  # 16 steps of 2 patches: a fifth off at least
+    assert end["valid_sdr"] > start["valid_sdr"] > start["valid_sdr_mixture"] + 6.0
     csv_text = (tmp_path / "training.csv").read_text().splitlines()
-    assert csv_text[0].startswith("epoch,steps,train_loss,valid_loss,valid_sdr") and len(csv_text) == 3
+    assert csv_text[0].startswith("epoch,steps,train_loss,valid_loss,valid_sdr") and len(csv_text) == 4
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    # The model file holds the best epoch's weights; load_model gives them back as a VocalUNet.
     record = export(tmp_path, tmp_path / "model.pt", cfg)
-    model, spec, info = load_model(tmp_path / "model.pt")
-    assert info["valid_sdr"] == max(h["valid_sdr"] for h in history) and model.width == 4
+    model, info = load_model(tmp_path / "model.pt")
+    best = max(history, key=lambda h: h["valid_sdr"])
+    assert info["epoch"] == best["epoch"] == record["epoch"] and info["valid_sdr"] == best["valid_sdr"]
+    assert info["init"] == "pretrained" and info["train_config"]["patch_frames"] == 128
+    saved = torch.load(tmp_path / "checkpoints" / "best.pt", weights_only=True)["model"]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, saved[key]), key
 
 
-def test_resume_after_interruption_continues_with_the_same_state(tmp_path):
-    train_set, valid_set = [synthetic_track(f"song{i}", i, seconds=2.0) for i in range(2)], []  # no SDR: faster
-    cfg = tiny_config(epochs=3, steps_per_epoch=10)
-    straight = train(train_set, valid_set, tmp_path / "straight", cfg, progress=False)
-    first = train(train_set, valid_set, tmp_path / "resumed", cfg, progress=False, stop_after=1)
-    assert [h["epoch"] for h in first] == [1]
-    saved = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=False)
+def test_init_scratch_trains_a_fresh_network_of_any_size(tmp_path):
+    train_set, valid_set = [demo_track(s, 3.0) for s in range(3)], [demo_track(11, 3.0)]
+    cfg = small_config(init="scratch", width=4, epochs=2, steps_per_epoch=15, lr=1e-2)
+    history = train(train_set, valid_set, tmp_path, cfg, progress=False)
+    assert history[-1]["valid_loss"] < 0.9 * history[0]["valid_loss"]
+    assert history[-1]["train_loss"] < history[1]["train_loss"]
+    export(tmp_path, tmp_path / "model.pt", cfg)
+    model, info = load_model(tmp_path / "model.pt")
+    assert model.config() == {"channels": 2, "width": 4, "depth": 6} and info["init"] == "scratch"
+    with pytest.raises(ValueError, match="init: scratch"):
+        TrainConfig(width=4)  # Deezer's weights only fit Spleeter's own size
+    with pytest.raises(ValueError, match="pretrained, scratch"):
+        TrainConfig(init="imagenet")
+
+
+def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(tmp_path):
+    train_set = [demo_track(s, 3.0) for s in range(2)]
+    cfg = small_config(epochs=3, steps_per_epoch=3, batch_size=1)
+    straight = train(train_set, [], tmp_path / "straight", cfg, progress=False)  # no validation: faster
+    first = train(train_set, [], tmp_path / "resumed", cfg, progress=False, stop_after=1)
+    assert [h["epoch"] for h in first] == [0, 1]
+    saved = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)
     assert saved["epoch"] == 1 and saved["optimizer"]["state"]  # Adam moments are in the checkpoint
-    resumed = train(train_set, valid_set, tmp_path / "resumed", cfg, progress=False)
-    assert [h["epoch"] for h in resumed] == [1, 2, 3]
-    for a, b in zip(straight, resumed):
+    resumed = train(train_set, [], tmp_path / "resumed", cfg, progress=False)
+    assert [h["epoch"] for h in resumed] == [0, 1, 2, 3]
+    for a, b in zip(straight[1:], resumed[1:]):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
-    end_a = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=False)
-    end_b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=False)
+    end_a = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)
+    end_b = torch.load(tmp_path / "resumed" / "checkpoints" / "last.pt", weights_only=True)
     for key, value in end_a["model"].items():
-        assert torch.allclose(value.float(), end_b["model"][key].float(), atol=1e-5), key
+        assert torch.allclose(value.float(), end_b["model"][key].float(), atol=1e-6), key
     for k, state in end_a["optimizer"]["state"].items():
-        assert torch.allclose(state["exp_avg"], end_b["optimizer"]["state"][k]["exp_avg"], atol=1e-6)
+        assert torch.allclose(state["exp_avg"], end_b["optimizer"]["state"][k]["exp_avg"], atol=1e-7)
+    assert end_a["rng"]["numpy"] == end_b["rng"]["numpy"]
+    # Frozen batch norms: Spleeter's running statistics are those of the pretrained model still.
+    from vocalsep.models.pretrained import load_pretrained
+
+    stats = load_pretrained().state_dict()
+    assert torch.equal(end_a["model"]["vocals.encoder.0.norm.running_var"], stats["vocals.encoder.0.norm.running_var"])
+    assert not torch.equal(end_a["model"]["vocals.encoder.0.conv.weight"], stats["vocals.encoder.0.conv.weight"])
     # Rerunning a finished training does nothing more; other network settings are refused.
-    assert len(train(train_set, valid_set, tmp_path / "resumed", cfg, progress=False)) == 3
-    with pytest.raises(InputError, match="width"):
-        train(train_set, valid_set, tmp_path / "resumed", tiny_config(epochs=4, width=8), progress=False)
+    assert len(train(train_set, [], tmp_path / "resumed", cfg, progress=False)) == 4
+    with pytest.raises(InputError, match=r"last\.pt: was trained with other settings \(init: 'pretrained' -> "
+                                         r"'scratch'.*delete .*checkpoints"):
+        train(train_set, [], tmp_path / "resumed", small_config(epochs=4, init="scratch"), progress=False)
+
+
+def test_a_corrupt_checkpoint_is_refused_with_the_file_named(tmp_path):
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"PK\x03\x04 not a checkpoint")
+    with pytest.raises(InputError, match=r"last\.pt: training checkpoint is corrupt.*delete"):
+        train([demo_track(1, 2.0)], [], tmp_path, small_config(), progress=False)
+    torch.save({"model": {}, "epoch": 1, "code": print}, ckpt)  # pickled code is not loaded
+    with pytest.raises(InputError, match="corrupt or foreign"):
+        train([demo_track(1, 2.0)], [], tmp_path, small_config(), progress=False)
+
+
+def test_training_patches_see_the_magnitudes_separation_feeds_the_network():
+    track = demo_track(2, 3.0)
+    grid, cfg = HALF_RATE_GRID, small_config()
+    song = stft(padded(torch.from_numpy(track.mixture)[None], grid), grid)[..., : grid.bins].abs() * grid.scale
+    j = 20  # frame j of the padded song starts j * hop - n_fft samples into the song
+    start = j * grid.hop - grid.n_fft
+    patch = torch.from_numpy(track.mixture[start:start + cfg.patch_samples()])[None]
+    mag = magnitudes(patch)
+    assert mag.shape == (1, 2, 64, 1024) and torch.equal(mag[0, 0], mag[0, 1])
+    assert torch.allclose(mag[0, 0], song[0, j:j + 64], atol=1e-4)
 
 
 def test_split_keeps_songs_whole_and_excerpts_of_one_piece_together():

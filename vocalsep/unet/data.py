@@ -4,16 +4,22 @@ A Track is one song's mono vocal and accompaniment at the model's sample rate (s
 vocal + accompaniment is the mix). Sources: prepared pairs in rtg/ (both modes) and folders in
 the MUSDB18-HQ layout (<root>/<split>/<track>/mixture.wav + vocals.wav), which is also the layout
 of the open corpus (vocalsep.corpus). Validation is split by song name, never by chunk.
+Tracks are mono: training duplicates them to the network's two channels, as separation does.
 """
+
+from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from os import PathLike as _PathLike
 from pathlib import Path
 
 import numpy as np
 
 from ..audio import load_mono
 from ..errors import InputError
+
+PathLike = str | _PathLike
 
 
 @dataclass
@@ -24,10 +30,10 @@ class Track:
     accompaniment: np.ndarray
 
     @property
-    def mixture(self):
+    def mixture(self) -> np.ndarray:
         return self.vocal + self.accompaniment
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.vocal)
 
 
@@ -40,7 +46,7 @@ def _pair(name, source, mix_path, vocal_path, sr):
     return Track(name, source, vocal[:n], (mix[:n] - vocal[:n]).astype(np.float32))
 
 
-def rtg_tracks(rtg_dir, sr):
+def rtg_tracks(rtg_dir: PathLike, sr: int) -> list[Track]:
     """Every prepared pair under rtg/{mode}/{song}/ (stereo_mixture.wav + isolated_vocal.wav)."""
     tracks = []
     for vocal_path in sorted(Path(rtg_dir).glob("*/*/isolated_vocal.wav")):
@@ -50,7 +56,8 @@ def rtg_tracks(rtg_dir, sr):
     return tracks
 
 
-def musdb_tracks(root, sr, splits=("train", "test"), source="musdb"):
+def musdb_tracks(root: PathLike, sr: int, splits: tuple[str, ...] = ("train", "test"),
+                 source: str = "musdb") -> list[Track]:
     """Tracks of a folder in the MUSDB18-HQ layout: <root>/<split>/<track>/{mixture,vocals}.wav."""
     root = Path(root)
     if not root.is_dir():
@@ -67,13 +74,14 @@ def musdb_tracks(root, sr, splits=("train", "test"), source="musdb"):
     return tracks
 
 
-def song_of(track):
+def song_of(track: Track) -> str:
     """The song a track belongs to: its name up to '__' (corpus excerpts '<song>__<n>' of one
     piece of music stay together), else the whole name (one song in both modes shares it)."""
     return track.name.split("__")[0]
 
 
-def split_by_song(tracks, valid_fraction=0.15, seed=0, valid_names=None):
+def split_by_song(tracks: list[Track], valid_fraction: float = 0.15, seed: int = 0,
+                  valid_names=None) -> tuple[list[Track], list[Track]]:
     """(train, valid): whole songs go to one side (hash of the song, or `valid_names` when given).
 
     Tracks of one song (both modes, or excerpts of one piece) always land on the same side;
@@ -91,6 +99,20 @@ def split_by_song(tracks, valid_fraction=0.15, seed=0, valid_names=None):
     return train, valid
 
 
+def gather_tracks(sr: int, rtg_dir: PathLike | None = None, musdb_dir: PathLike | None = None,
+                  corpus_dir: PathLike | None = None) -> list[Track]:
+    """Training tracks from every source given: all prepared pairs in rtg/, the train split of a
+    MUSDB18-HQ folder and the train split of the open corpus (test splits stay unseen)."""
+    tracks = []
+    if rtg_dir:
+        tracks += rtg_tracks(rtg_dir, sr)
+    if musdb_dir:
+        tracks += musdb_tracks(musdb_dir, sr, splits=("train",), source="musdb")
+    if corpus_dir:
+        tracks += musdb_tracks(corpus_dir, sr, splits=("train",), source="corpus")
+    return tracks
+
+
 class PatchSampler:
     """Random training excerpts with augmentation, drawn from a seeded numpy Generator.
 
@@ -100,7 +122,8 @@ class PatchSampler:
     zero-padded at a random place. Returns float32 (batch, samples) vocal and accompaniment.
     """
 
-    def __init__(self, tracks, samples, rng, remix=0.5, gain_db=6.0, min_vocal_rms=1e-4):
+    def __init__(self, tracks: list[Track], samples: int, rng: np.random.Generator, remix: float = 0.5,
+                 gain_db: float = 6.0, min_vocal_rms: float = 1e-4):
         if not tracks:
             raise ValueError("no training tracks")
         self.tracks, self.samples, self.rng = tracks, samples, rng
@@ -122,7 +145,8 @@ class PatchSampler:
     def _gain(self):
         return np.float32(10 ** (self.rng.uniform(-self.gain_db, self.gain_db) / 20))
 
-    def batch(self, size):
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(vocal, accompaniment) float32 (size, samples) patches."""
         vocals = np.empty((size, self.samples), dtype=np.float32)
         accomps = np.empty_like(vocals)
         for b in range(size):
