@@ -66,3 +66,14 @@ def test_score_methods_shares_references_and_pads_like_museval():
         sdr = museval.evaluate(np.stack([vocal, acc])[:, :, None],
                                np.stack([padded, mix - padded])[:, :, None], win=sr, hop=sr)[0]
     assert many["short"]["vocals"]["SDR"] == pytest.approx(float(np.nanmedian(sdr[0])), abs=1e-8)
+
+
+def test_the_scoring_and_the_baselines_import_neither_librosa_nor_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys; import vocalsep.evaluate, vocalsep.bsseval, vocalsep.baselines, vocalsep.fingerprint.song; "
+            "print(sorted(m for m in ('librosa', 'numba', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

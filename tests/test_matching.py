@@ -166,6 +166,50 @@ def test_the_oracles_and_repet_sim_beat_the_floor_and_sum_to_the_mix():
         assert float(m.min()) >= 0 and float(m.max()) <= 1
 
 
+def librosa_repet_sim_mask(mag, sr, hop, segment_seconds=30.0, margin=10.0, power=2.0, min_gap_seconds=2.0):
+    """The librosa recipe that vocalsep.baselines.repet_sim_mask reproduces in numpy."""
+    import librosa
+
+    mag = np.asarray(mag, dtype=np.float32)
+    n_win = mag.shape[0]
+    seg = max(1, int(round(segment_seconds * sr / hop)))
+    bounds = list(range(0, n_win, seg)) + [n_win]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < seg // 2:
+        bounds.pop(-2)
+    mask = np.zeros_like(mag)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        S = mag[a:b].T.astype(np.float64)
+        width = min(int(librosa.time_to_frames(min_gap_seconds, sr=sr, hop_length=hop)), max(1, (b - a - 1) // 2 - 1))
+        if b - a < 8 or not np.any(S):
+            continue
+        rep = librosa.decompose.nn_filter(S, aggregate=np.median, metric="cosine", width=width)
+        rep = np.minimum(S, rep)
+        mask[a:b] = librosa.util.softmask(S - rep, margin * rep, power=power).T
+    return mask
+
+
+def test_repet_sim_in_numpy_gives_librosas_mask():
+    pytest.importorskip("librosa")
+    import soundfile as sf
+
+    from vocalsep.baselines import nn_median, repet_sim_mask
+
+    choir, sr = sf.read(REPO / "tests/fixtures/spleeter/nunc_dimittis_195s.flac", dtype="float32")
+    choir = resample(to_mono(choir), sr, SR)  # 13 s of a real choir recording
+    cases = [(pair(4.7, seed=1)[0], 30.0), (choir, 30.0), (choir, 4.0), (choir[: 30 * 256], 30.0)]
+    for signal, segment in cases:  # one segment; several with a merged last one; under 2 s (width clamped)
+        mag = stft(torch.from_numpy(np.ascontiguousarray(signal)), 1024, 256).abs().numpy()
+        ours = repet_sim_mask(mag, SR, 256, segment_seconds=segment)
+        np.testing.assert_allclose(ours, librosa_repet_sim_mask(mag, SR, 256, segment_seconds=segment), atol=1e-5)
+        assert ours.max() > 0.5 and ours.min() == 0.0
+    import librosa
+
+    S = stft(torch.from_numpy(np.ascontiguousarray(choir[: 3 * SR])), 1024, 256).abs().numpy()
+    for width, k in ((5, 7), (20, None), (1, 4)):  # odd and even neighbour counts
+        np.testing.assert_allclose(nn_median(S, width, k), librosa.decompose.nn_filter(
+            S.T.astype(np.float64), aggregate=np.median, metric="cosine", width=width, k=k).T, rtol=1e-12)
+
+
 def test_museval_agrees_with_hand_checked_cases():
     from scipy.signal import lfilter
 

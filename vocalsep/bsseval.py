@@ -8,13 +8,16 @@ signal, about 1.9 GB at its peak. The filters only need the signals' auto- and
 cross-correlations at lags -511..511, so this module sums those correlations block by block
 (exactly the same sums, in another order) and then runs museval's own per-window decomposition
 and criteria (`_bss_decomp_mtifilt`, `_bss_crit`, `Framing`) unchanged. The references'
-correlations are computed once and shared by every estimate scored against them.
+correlations, and the LU factors of the filters' normal equations (museval solves the same
+matrix again for every estimate), are computed once and shared by every estimate scored
+against them.
 tests/test_bsseval.py checks the numbers against `museval.evaluate` itself.
 
 Mono signals only (one channel), which is what this pipeline scores.
 """
 
 import itertools
+import warnings
 
 import numpy as np
 import scipy.linalg
@@ -63,17 +66,31 @@ class BssEvalV4:
             G[j, i, 0, 0] = ss
             G[i, j, 0, 0] = ss.T
         self.G = G
+        self._lu = {}
+
+    def _factor(self, sources):
+        """(G, LU factors of G + eps I, or None where a pivot is exactly zero) of these sources, once."""
+        key = tuple(sources)
+        if key not in self._lu:
+            G = mm._reshape_G(self.G[np.ix_(sources, sources)])
+            A = G + np.finfo(float).eps * np.eye(G.shape[0])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+                lu, piv = scipy.linalg.lu_factor(A, check_finite=False)
+            # np.linalg.solve (museval) raises LinAlgError on an exactly zero pivot: lstsq then
+            self._lu[key] = (G, None if np.any(np.diag(lu) == 0) else (lu, piv))
+        return self._lu[key]
 
     def _filters(self, sources, estimate):
-        """museval's _compute_projection_filters(G[sources], sf[sources], estimate), mono."""
+        """museval's _compute_projection_filters(G[sources], sf[sources], estimate), mono: the same
+        LAPACK LU solve (getrf + getrs, as np.linalg.solve's gesv), the factors kept."""
         L = self.L
-        G = mm._reshape_G(self.G[np.ix_(sources, sources)])
+        G, factors = self._factor(sources)
         D = np.stack([xcorr(self.refs[j], estimate, L, self.block)[L - 1 :: -1] for j in sources])
         D = D.reshape(len(sources) * L, 1)
-        eps = np.finfo(float).eps
-        try:
-            C = np.linalg.solve(G + eps * np.eye(G.shape[0]), D)
-        except np.linalg.LinAlgError:
+        if factors is not None:
+            C = scipy.linalg.lu_solve(factors, D, check_finite=False)
+        else:
             C = np.linalg.lstsq(G, D, rcond=None)[0]
         return C.reshape(len(sources), 1, L, 1)
 
