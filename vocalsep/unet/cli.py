@@ -116,7 +116,7 @@ def add_parser(subparsers):
     t.add_argument("--musdb", default=None, help="folder in the MUSDB18-HQ layout (train split used)")
     t.add_argument("--corpus", default=None, help="the open corpus folder (train split used)")
     t.add_argument("--valid-fraction", type=float, default=0.15)
-    t.add_argument("--settings", default=None, help='JSON of TrainConfig fields, e.g. \'{"epochs": 30}\'')
+    t.add_argument("--settings", default=None, help='JSON of TrainConfig fields, e.g. \'{"init": "pretrained", "epochs": 30}\'')
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.set_defaults(func=_train)
 

@@ -139,7 +139,7 @@ def estimate(model: VocalUNet, mag: torch.Tensor, overlap: int = 0, batch: int =
         for k, s in enumerate(group):
             piece = mag[:, s:s + SEGMENT]
             x[k, :, : piece.shape[1]] = piece
-        v, a = model(x.to(device))
+        v, a = model(x.to(device).contiguous(memory_format=torch.channels_last))
         for k, s in enumerate(group):  # a lone contributor's weight divides out: no edge cases
             n = min(SEGMENT, frames - s)
             out[:, :, s:s + n] += torch.stack((v[k, :, :n], a[k, :, :n])).cpu() * weights[:n, None]
@@ -219,6 +219,8 @@ class Separator:
                  device: str = "auto", batch: int = 4):
         self.device = pick_device(device)
         self.model, self.info = load_model(model, self.device)
+        # channels-last tensors take oneDNN's faster convolutions on CPUs (the same arithmetic)
+        self.model = self.model.to(memory_format=torch.channels_last)
         self.settings = postprocess_settings(postprocess)
         self.postprocess_name = postprocess if isinstance(postprocess, str) else "custom"
         self.batch = batch
