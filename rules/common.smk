@@ -14,7 +14,9 @@ from vocalsep.workflow import release_stale_locks
 # the next `snakemake` goes on (with the profiles' rerun-incomplete redoing the killed jobs).
 if workflow.is_main_process:
     for _lock in release_stale_locks():
-        logger.warning(f"removed {_lock}, a lock left by a Snakemake run that was killed")
+        logger.warning(
+            f"removed {_lock}, a lock left by a Snakemake run that was killed"
+        )
 
 PROCESS = config["process_dir"]
 # Fixed folders; write them literally in rule paths ("results/...").

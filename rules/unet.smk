@@ -143,7 +143,7 @@ rule unet_corpus:
 rule unet_corpus_eval:
     input:
         manifest="results/corpus/manifest.json",
-        model=UNET_MODEL,
+        model=[UNET_MODEL] if UNET_MODEL else [],
     output:
         scores="results/unet/corpus_eval/scores.csv",
         summary="results/unet/corpus_eval/summary.json",
@@ -160,6 +160,7 @@ rule unet_corpus_eval:
     params:
         pairs=lambda wildcards, input: os.path.dirname(input.manifest),
         device=UNET["device"],
+        postprocess=UNET["postprocess"],
         code=code_hash("unet.evaluate", "baselines", "evaluate", "bsseval", *UNET_CODE),
     script:
         "../scripts/unet_corpus_eval.py"

@@ -11,7 +11,8 @@ import torch  # after vocalsep, which sets passive OpenMP waiting
 
 def job(smk, log):
     torch.set_num_threads(smk.threads)
-    sep = Separator(smk.input.model, device=smk.params.device)
+    model = smk.input.model[0] if smk.input.model else None
+    sep = Separator(model, postprocess=smk.params.postprocess, device=smk.params.device)
     rows = compare_on_pairs(smk.params.pairs, sep, split="test")
     summary = write_comparison(rows, smk.output.scores, smk.output.summary)
     log.info("median vocal SDR: U-Net %.2f dB, REPET-SIM %.2f dB over %d held-out pairs",
