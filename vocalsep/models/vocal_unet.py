@@ -19,6 +19,13 @@ SOURCES = ("vocals", "accompaniment")
 EPSILON = 1e-10  # Spleeter's: keeps the ratio mask defined where both estimates are zero
 
 
+def ratio_masks(v: torch.Tensor, a: torch.Tensor, exponent: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spleeter's masks from two magnitude estimates: (v^e + eps/2) / (v^e + a^e + eps) and its partner."""
+    v, a = v**exponent, a**exponent
+    total = v + a + EPSILON
+    return (v + EPSILON / 2) / total, (a + EPSILON / 2) / total
+
+
 class SourceUNet(nn.Module):
     """One source's U-Net: (N, C, T, F) magnitudes -> (N, C, T, F) estimated magnitudes."""
 
@@ -70,10 +77,8 @@ class VocalUNet(nn.Module):
         return self.vocals(x), self.accompaniment(x)
 
     def masks(self, x: torch.Tensor, exponent: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Vocal and accompaniment ratio masks, (v^e + eps/2) / (v^e + a^e + eps), shaped like x."""
-        v, a = (s ** exponent for s in self(x))
-        total = v + a + EPSILON
-        return (v + EPSILON / 2) / total, (a + EPSILON / 2) / total
+        """Vocal and accompaniment ratio masks (`ratio_masks`), shaped like x."""
+        return ratio_masks(*self(x), exponent)
 
     def config(self) -> dict:
         """Constructor arguments, stored in model files so that the network can be rebuilt."""

@@ -19,7 +19,7 @@ import torch
 from ..audio import load, resample
 from ..device import pick_device
 from ..errors import InputError
-from ..models.vocal_unet import VocalUNet
+from ..models.vocal_unet import VocalUNet, ratio_masks
 from .spectrogram import HALF_RATE_GRID, SPLEETER_GRID, StftGrid, overlap_add, padded, stft
 
 FORMAT = "vocalsep-vocal-unet"
@@ -178,7 +178,6 @@ def separate_grid(model: VocalUNet, wave: torch.Tensor, settings: Postprocess, b
         mags[:, f0:f1] = stft(piece, grid)[..., : grid.bins].abs() * grid.scale
     v, a = estimate(model, mags, settings.overlap, batch, progress)
     del mags
-    e = settings.exponent
     outputs = [torch.zeros_like(signal), None if settings.residual else torch.zeros_like(signal)]
     for f0 in range(0, frames, block):
         f1 = min(f0 + block, frames)
@@ -192,10 +191,7 @@ def separate_grid(model: VocalUNet, wave: torch.Tensor, settings: Postprocess, b
             full[1] = spec - full[0]
             parts = full
         else:
-            vp, ap = vb ** e, ab ** e
-            total = vp + ap + 1e-10
-            full[0, ..., : grid.bins] = (vp + 5e-11) / total
-            full[1, ..., : grid.bins] = (ap + 5e-11) / total
+            full[0, ..., : grid.bins], full[1, ..., : grid.bins] = ratio_masks(vb, ab, settings.exponent)
             parts = full * spec
         for k, out in enumerate(outputs):
             if out is not None:
