@@ -10,7 +10,15 @@ import torch
 from vocalsep.cli import main
 from vocalsep.demo import synthesise
 from vocalsep.models.vocal_unet import VocalUNet
-from vocalsep.unet.separate import POSTPROCESS, Postprocess, Separator, estimate, export_model, separate_to_files
+from vocalsep.unet.separate import (
+    POSTPROCESS,
+    Postprocess,
+    Separator,
+    estimate,
+    export_model,
+    native_bfloat16,
+    separate_to_files,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +72,8 @@ def test_separate_to_files_records_model_and_settings(tmp_path, song_44k):
     info = separate_to_files(mix, *out, postprocess="none", device="cpu")
     record = json.loads(out[2].read_text())
     assert record == info and record["model"] == "spleeter-2stems" and record["postprocess"] == "none"
-    assert record["settings"] == {"grid": "44k", "overlap": 0, "exponent": 2.0, "wiener": 0, "residual": False}
+    assert record["settings"] == {"grid": "44k", "overlap": 0, "exponent": 2.0, "wiener": 0, "residual": False,
+                                  "bfloat16": False}
     assert sf.info(out[0]).samplerate == 22050 and sf.info(out[0]).channels == 1
 
 
@@ -128,6 +137,21 @@ def test_separate_command_reports_bad_files_and_models_by_name(tmp_path, song_44
     assert "cannot be written as flac" in capsys.readouterr().err
     assert main(["separate", str(tmp_path / "missing.wav"), "-o", str(tmp_path / "o4")]) == 2
     assert "missing.wav: does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not native_bfloat16(torch.device("cpu")), reason="this CPU has no native bfloat16")
+def test_bfloat16_network_gives_nearly_the_float32_estimates(song_44k):
+    from vocalsep.models.pretrained import load_pretrained
+    from vocalsep.unet.spectrogram import SPLEETER_GRID, padded, stft
+
+    model = load_pretrained()
+    wave = torch.from_numpy(np.ascontiguousarray(song_44k.T))
+    mag = stft(padded(wave, SPLEETER_GRID), SPLEETER_GRID)[..., :1024].abs()
+    v32, a32 = estimate(model, mag)
+    v16, a16 = estimate(model, mag, bfloat16=True)
+    assert not torch.equal(v16, v32)  # it did run in bfloat16
+    rel = float((v16 - v32).abs().sum() / v32.abs().sum())
+    assert rel < 0.03
 
 
 def test_postprocess_settings_are_checked():

@@ -37,6 +37,8 @@ class Postprocess:
     exponent: separation exponent of the ratio masks (Spleeter: 2).
     wiener: norbert EM iterations of the multichannel Wiener filter (0: ratio masks only).
     residual: accompaniment = input - vocal (else its own mask, as Spleeter).
+    bfloat16: run the network in bfloat16 (autocast) where the device computes it natively
+        (CUDA, or a CPU with AVX-512 BF16 or AMX); float32 elsewhere.
     """
 
     grid: str = "44k"
@@ -44,6 +46,7 @@ class Postprocess:
     exponent: float = 2.0
     wiener: int = 0
     residual: bool = False
+    bfloat16: bool = False
 
     def __post_init__(self):
         if self.grid not in GRIDS:
@@ -54,7 +57,7 @@ class Postprocess:
 
 POSTPROCESS = {
     "none": Postprocess(),
-    "default": Postprocess(grid="22k", overlap=128, exponent=2.0, wiener=0, residual=True),
+    "default": Postprocess(grid="22k", overlap=128, exponent=2.0, wiener=0, residual=True, bfloat16=True),
 }
 
 
@@ -117,16 +120,27 @@ def _segment_weights(overlap: int) -> torch.Tensor:
     return w
 
 
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 convolutions natively (else autocast would emulate them)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
 @torch.inference_mode()
 def estimate(model: VocalUNet, mag: torch.Tensor, overlap: int = 0, batch: int = 4,
-             progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+             progress=None, bfloat16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Both U-Nets' magnitude estimates (C, frames, bins) of mixture magnitudes (C, frames, bins).
 
     The frames are cut into 512-frame segments starting every 512 - overlap frames, the last one
     zero-padded (Spleeter's pad_and_partition when overlap is 0); overlapping estimates are
     cross-faded. `progress`, if given, is called with the number of segments done after each batch.
+    bfloat16: autocast the network to bfloat16 where the device computes it natively.
     """
     device = next(model.parameters()).device
+    half = bfloat16 and native_bfloat16(device)
     channels, frames, bins = mag.shape
     step = SEGMENT - overlap
     starts = list(range(0, max(frames - overlap, 1), step))
@@ -139,7 +153,9 @@ def estimate(model: VocalUNet, mag: torch.Tensor, overlap: int = 0, batch: int =
         for k, s in enumerate(group):
             piece = mag[:, s:s + SEGMENT]
             x[k, :, : piece.shape[1]] = piece
-        v, a = model(x.to(device).contiguous(memory_format=torch.channels_last))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=half):
+            v, a = model(x.to(device).contiguous(memory_format=torch.channels_last))
+        v, a = v.float(), a.float()
         for k, s in enumerate(group):  # a lone contributor's weight divides out: no edge cases
             n = min(SEGMENT, frames - s)
             out[:, :, s:s + n] += torch.stack((v[k, :, :n], a[k, :, :n])).cpu() * weights[:n, None]
@@ -176,7 +192,7 @@ def separate_grid(model: VocalUNet, wave: torch.Tensor, settings: Postprocess, b
         f1 = min(f0 + block, frames)
         piece = signal[:, f0 * grid.hop:(f1 - 1) * grid.hop + grid.n_fft]
         mags[:, f0:f1] = stft(piece, grid)[..., : grid.bins].abs() * grid.scale
-    v, a = estimate(model, mags, settings.overlap, batch, progress)
+    v, a = estimate(model, mags, settings.overlap, batch, progress, settings.bfloat16)
     del mags
     outputs = [torch.zeros_like(signal), None if settings.residual else torch.zeros_like(signal)]
     for f0 in range(0, frames, block):
