@@ -86,6 +86,23 @@ def test_tensorflow_same_padding():
     assert SameConvTranspose2d(3, 4, 5, stride=2)(x).shape == (1, 4, 32, 40)
 
 
+@pytest.mark.parametrize("size", [(16, 20), (7, 9), (1, 1)])
+def test_transposed_convolution_by_output_phases_gives_the_same_sums(size):
+    """The bfloat16 path (one convolution per output phase + pixel shuffle) equals the transposed
+    convolution, checked in float32 where both can be compared exactly."""
+    torch.manual_seed(0)
+    up = SameConvTranspose2d(6, 3, 5, stride=2)
+    x = torch.randn(2, 6, *size)
+    up.requires_grad_(False)
+    reference = up(x)
+    assert reference.shape == (2, 3, 2 * size[0], 2 * size[1])
+    assert torch.allclose(up._by_phases(x, crop=1), reference, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = up(x)
+    assert fast.shape == reference.shape
+    assert torch.allclose(fast.float(), reference, atol=0.05 * float(reference.abs().max()))
+
+
 def test_layer_by_layer_shapes_of_spleeters_input():
     model = VocalUNet().eval()
     x = torch.rand(1, 2, SEGMENT, 1024)
