@@ -81,3 +81,14 @@ def write_song(folder, name, mode, seconds=5.0, seed=0, sr=44100, stem=True, sub
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (the matching's many small operations run faster so)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

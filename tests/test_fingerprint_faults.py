@@ -10,7 +10,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from vocalsep.errors import InputError
 from vocalsep.fingerprint.cache import CachedFingerprint, read_view, write_fingerprint
@@ -22,12 +21,7 @@ SCALES = (1024, 512)
 SECONDS = 1.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
