@@ -5,7 +5,6 @@
 
 CARVANA = config["carvana"]
 CARVANA_DATA = CARVANA["data_dir"] or "results/carvana/data"
-CARVANA_CODE = ("carvana.data", "carvana.metrics", "models.image_unet", "models.parts")
 
 
 rule carvana_data:
@@ -23,7 +22,7 @@ rule carvana_data:
         runtime=20,
     params:
         synthetic=CARVANA["synthetic"],
-        code=code_hash("carvana.synth", "audio"),
+        code=code_hash("scripts/carvana_generate.py"),
     script:
         "../scripts/carvana_generate.py"
 
@@ -54,7 +53,7 @@ rule carvana_train:
     params:
         settings=CARVANA["train"],
         checkpoints="results/carvana/checkpoints",
-        code=code_hash("carvana.train", *CARVANA_CODE),
+        code=code_hash("scripts/carvana_train.py"),
     script:
         "../scripts/carvana_train.py"
 
@@ -86,7 +85,7 @@ rule carvana_evaluate:
     params:
         threshold=CARVANA["threshold"],
         device=CARVANA["train"]["device"],
-        code=code_hash("carvana.predict", *CARVANA_CODE),
+        code=code_hash("scripts/carvana_evaluate.py"),
     script:
         "../scripts/carvana_evaluate.py"
 

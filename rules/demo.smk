@@ -21,6 +21,6 @@ rule demo_song:
         index=lambda wildcards: demo_names(config["demo"]["songs"]).index(
             wildcards.song
         ),
-        code=code_hash("demo", "audio"),
+        code=code_hash("scripts/demo_song.py"),
     script:
         "../scripts/demo_song.py"

@@ -16,6 +16,7 @@ rule discovery:
         runtime=5,
     params:
         songs=[(s.name, s.mode, s.mix, s.stem, s.status) for s in SONGS],
+        code=code_hash("scripts/discovery.py"),
     script:
         "../scripts/discovery.py"
 
@@ -46,7 +47,7 @@ rule prepare_pair:
     params:
         prepare=config["prepare"],
         alignment=config["alignment"],
-        code=code_hash("prepare", "align", "audio"),
+        code=code_hash("scripts/prepare.py"),
     script:
         "../scripts/prepare.py"
 
@@ -69,7 +70,7 @@ rule prepare_mix:
         runtime=10,
     params:
         prepare=config["prepare"],
-        code=code_hash("prepare", "audio"),
+        code=code_hash("scripts/prepare.py"),
     script:
         "../scripts/prepare.py"
 

@@ -46,7 +46,7 @@ rule report_listen:
         mem_mb=1000,
         runtime=10,
     params:
-        code=code_hash("report_pages", "audio"),
+        code=code_hash("scripts/report_listen.py"),
     script:
         "../scripts/report_listen.py"
 
@@ -72,7 +72,7 @@ rule report_table:
         mem_mb=1000,
         runtime=5,
     params:
-        code=code_hash("report_pages"),
+        code=code_hash("scripts/report_table.py"),
     script:
         "../scripts/report_table.py"
 

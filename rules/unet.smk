@@ -9,15 +9,6 @@
 
 UNET = config["unet"]
 UNET_MODEL = UNET["model"]
-UNET_CODE = (
-    "unet.separate",
-    "unet.spectrogram",
-    "models.vocal_unet",
-    "models.parts",
-    "models.pretrained",
-    "models.tf_bundle",
-    "audio",
-)
 UNET_TRAIN = UNET["train"]
 
 
@@ -42,7 +33,7 @@ rule unet_separate:
     params:
         device=UNET["device"],
         postprocess=UNET["postprocess"],
-        code=code_hash(*UNET_CODE),
+        code=code_hash("scripts/unet_separate.py"),
     script:
         "../scripts/unet_separate.py"
 
@@ -67,7 +58,7 @@ rule unet_metrics:
         mem_mb=2000,
         runtime=20,
     params:
-        code=code_hash("unet.evaluate", "evaluate", "bsseval", "audio"),
+        code=code_hash("scripts/unet_metrics.py"),
     script:
         "../scripts/unet_metrics.py"
 
@@ -112,7 +103,7 @@ rule unet_train:
         valid_fraction=UNET_TRAIN["valid_fraction"],
         max_valid=UNET_TRAIN["max_valid"],
         device=UNET_TRAIN["device"],
-        code=code_hash("unet.train", "unet.data", "unet.history", *UNET_CODE),
+        code=code_hash("scripts/unet_train.py"),
     script:
         "../scripts/unet_train.py"
 
@@ -135,7 +126,7 @@ rule unet_corpus:
         out_dir=lambda wildcards, output: os.path.dirname(output[0]),
         seconds=UNET["corpus"]["seconds"],
         seed=UNET["corpus"]["seed"],
-        code=code_hash("corpus", "audio"),
+        code=code_hash("scripts/unet_corpus.py"),
     script:
         "../scripts/unet_corpus.py"
 
@@ -161,7 +152,7 @@ rule unet_corpus_eval:
         pairs=lambda wildcards, input: os.path.dirname(input.manifest),
         device=UNET["device"],
         postprocess=UNET["postprocess"],
-        code=code_hash("unet.evaluate", "baselines", "evaluate", "bsseval", *UNET_CODE),
+        code=code_hash("scripts/unet_corpus_eval.py"),
     script:
         "../scripts/unet_corpus_eval.py"
 
