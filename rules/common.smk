@@ -28,7 +28,8 @@ if workflow.is_main_process:
         )
 
 PROCESS = config["process_dir"]
-# Fixed folders; write them literally in rule paths ("results/...").
+# Fixed folders: every rule path under them is written through these names
+# (f"{RESULTS}/{{mode}}/{{song}}/metrics.json"); logs/ and benchmarks/ are written literally.
 RTG, RESULTS = "rtg", "results"
 
 with warnings.catch_warnings(record=True) as _discovery_warnings:
@@ -39,7 +40,7 @@ for _w in _discovery_warnings:
 
 # With no songs in process/, the workflow runs on synthesised demo songs.
 USING_DEMO = not any(s.usable for s in DISCOVERED)
-SONGS = demo_songs(config, "results") if USING_DEMO else DISCOVERED
+SONGS = demo_songs(config, RESULTS) if USING_DEMO else DISCOVERED
 USABLE = [s for s in SONGS if s.usable]
 PAIRED = [s for s in USABLE if s.paired]
 MIX_ONLY = [s for s in USABLE if not s.paired]

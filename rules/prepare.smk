@@ -3,7 +3,7 @@
 
 rule discovery:
     output:
-        "results/discovery.tsv",
+        f"{RESULTS}/discovery.tsv",
     log:
         "logs/discovery.log",
     benchmark:
@@ -30,10 +30,10 @@ rule prepare_pair:
     input:
         unpack(pair_files),
     output:
-        mix="rtg/{mode}/{song}/stereo_mixture.wav",
-        vocal="rtg/{mode}/{song}/isolated_vocal.wav",
-        alignment="rtg/{mode}/{song}/alignment.json",
-        report="rtg/{mode}/{song}/prepare.json",
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
+        vocal=f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav",
+        alignment=f"{RTG}/{{mode}}/{{song}}/alignment.json",
+        report=f"{RTG}/{{mode}}/{{song}}/prepare.json",
     log:
         "logs/prepare/{mode}/{song}.log",
     benchmark:
@@ -56,8 +56,8 @@ rule prepare_mix:
     input:
         unpack(song_files),
     output:
-        mix="rtg/{mode}/{song}/stereo_mixture.wav",
-        report="rtg/{mode}/{song}/prepare.json",
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
+        report=f"{RTG}/{{mode}}/{{song}}/prepare.json",
     log:
         "logs/prepare/{mode}/{song}.log",
     benchmark:
@@ -76,7 +76,7 @@ rule prepare_mix:
 
 
 TARGETS["prepare"] = lambda: [
-    "results/discovery.tsv",
-    *per_song("rtg/{mode}/{song}/stereo_mixture.wav", USABLE),
-    *per_song("rtg/{mode}/{song}/isolated_vocal.wav", PAIRED),
+    f"{RESULTS}/discovery.tsv",
+    *per_song(f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav", USABLE),
+    *per_song(f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav", PAIRED),
 ]

@@ -14,12 +14,12 @@ UNET_TRAIN = UNET["train"]
 
 rule unet_separate:
     input:
-        mix="rtg/{mode}/{song}/stereo_mixture.wav",
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
         model=[UNET_MODEL] if UNET_MODEL else [],
     output:
-        vocal="results/unet/{mode}/{song}/vocal.wav",
-        accompaniment="results/unet/{mode}/{song}/accompaniment.wav",
-        separation="results/unet/{mode}/{song}/separation.json",
+        vocal=f"{RESULTS}/unet/{{mode}}/{{song}}/vocal.wav",
+        accompaniment=f"{RESULTS}/unet/{{mode}}/{{song}}/accompaniment.wav",
+        separation=f"{RESULTS}/unet/{{mode}}/{{song}}/separation.json",
     log:
         "logs/unet_separate/{mode}/{song}.log",
     benchmark:
@@ -40,13 +40,13 @@ rule unet_separate:
 
 rule unet_metrics:
     input:
-        mix="rtg/{mode}/{song}/stereo_mixture.wav",
-        reference="rtg/{mode}/{song}/isolated_vocal.wav",
-        vocal="results/unet/{mode}/{song}/vocal.wav",
-        accompaniment="results/unet/{mode}/{song}/accompaniment.wav",
-        separation="results/unet/{mode}/{song}/separation.json",
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
+        reference=f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav",
+        vocal=f"{RESULTS}/unet/{{mode}}/{{song}}/vocal.wav",
+        accompaniment=f"{RESULTS}/unet/{{mode}}/{{song}}/accompaniment.wav",
+        separation=f"{RESULTS}/unet/{{mode}}/{{song}}/separation.json",
     output:
-        "results/unet/{mode}/{song}/metrics.json",
+        f"{RESULTS}/unet/{{mode}}/{{song}}/metrics.json",
     log:
         "logs/unet_metrics/{mode}/{song}.log",
     benchmark:
@@ -66,17 +66,17 @@ rule unet_metrics:
 rule unet_train:
     input:
         lambda wildcards: (
-            per_song("rtg/{mode}/{song}/stereo_mixture.wav", PAIRED)
-            + per_song("rtg/{mode}/{song}/isolated_vocal.wav", PAIRED)
+            per_song(f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav", PAIRED)
+            + per_song(f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav", PAIRED)
             if UNET_TRAIN["rtg"]
             else []
         )
-        + (["results/corpus/manifest.json"] if UNET_TRAIN["corpus"] else []),
+        + ([f"{RESULTS}/corpus/manifest.json"] if UNET_TRAIN["corpus"] else []),
     output:
-        model="results/unet/train/model.pt",
-        history="results/unet/train/training.csv",
+        model=f"{RESULTS}/unet/train/model.pt",
+        history=f"{RESULTS}/unet/train/training.csv",
         curve=report(
-            "results/unet/train/curve.png",
+            f"{RESULTS}/unet/train/curve.png",
             caption="../report/unet_training.rst",
             category="Training",
             labels={"model": "vocal U-Net", "figure": "training curve"},
@@ -110,7 +110,7 @@ rule unet_train:
 
 rule unet_corpus:
     output:
-        "results/corpus/manifest.json",
+        f"{RESULTS}/corpus/manifest.json",
     log:
         "logs/unet_corpus.log",
     benchmark:
@@ -133,11 +133,11 @@ rule unet_corpus:
 
 rule unet_corpus_eval:
     input:
-        manifest="results/corpus/manifest.json",
+        manifest=f"{RESULTS}/corpus/manifest.json",
         model=[UNET_MODEL] if UNET_MODEL else [],
     output:
-        scores="results/unet/corpus_eval/scores.csv",
-        summary="results/unet/corpus_eval/summary.json",
+        scores=f"{RESULTS}/unet/corpus_eval/scores.csv",
+        summary=f"{RESULTS}/unet/corpus_eval/summary.json",
     log:
         "logs/unet_corpus_eval.log",
     benchmark:
@@ -158,12 +158,14 @@ rule unet_corpus_eval:
 
 
 TARGETS["unet"] = lambda: [
-    *per_song("results/unet/{mode}/{song}/vocal.wav", USABLE),
-    *per_song("results/unet/{mode}/{song}/accompaniment.wav", USABLE),
-    *per_song("results/unet/{mode}/{song}/metrics.json", PAIRED),
+    *per_song(f"{RESULTS}/unet/{{mode}}/{{song}}/vocal.wav", USABLE),
+    *per_song(f"{RESULTS}/unet/{{mode}}/{{song}}/accompaniment.wav", USABLE),
+    *per_song(f"{RESULTS}/unet/{{mode}}/{{song}}/metrics.json", PAIRED),
 ]
 
-METRICS["unet"] = lambda: per_song("results/unet/{mode}/{song}/metrics.json", PAIRED)
+METRICS["unet"] = lambda: per_song(
+    f"{RESULTS}/unet/{{mode}}/{{song}}/metrics.json", PAIRED
+)
 
 
 rule unet:
