@@ -28,6 +28,7 @@ from vocalsep.carvana.predict import evaluate  # noqa: E402
 from vocalsep.carvana.synth import generate  # noqa: E402
 from vocalsep.carvana.train import train  # noqa: E402
 
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)

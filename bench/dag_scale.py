@@ -25,7 +25,6 @@ import soundfile as sf
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 import conftest  # noqa: E402  (copy_workflow: the tests' checkout-like copy)
-
 from vocalsep.discovery import SUFFIXES  # noqa: E402
 
 

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from conftest import WORKFLOW_PARTS, copy_workflow, write_song  # noqa: E402
+from conftest import WORKFLOW_PARTS, copy_workflow, workflow_env, write_song  # noqa: E402
 
 NOT_PER_SONG = ("carvana_data", "report_table", "report")
 LONG_SECONDS = 210.0
@@ -54,7 +54,8 @@ def run(workdir, cores):
     """Wall seconds of one snakemake run over the per-song rules, and {rule: [benchmark s]}."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", str(cores), "--nocolor",
-                           "--omit-from", *NOT_PER_SONG], cwd=workdir, capture_output=True, text=True)
+                           "--omit-from", *NOT_PER_SONG], cwd=workdir, env=workflow_env(workdir),
+                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"snakemake failed in {workdir}:\n{proc.stderr[-3000:]}")

@@ -4,13 +4,12 @@
 # never deletes it when a job fails.
 
 CARVANA = config["carvana"]
-CARVANA_DATA = CARVANA["data_dir"] or "results/carvana/data"
-CARVANA_CODE = ("carvana.data", "carvana.metrics", "models.image_unet", "models.parts")
+CARVANA_DATA = CARVANA["data_dir"] or f"{RESULTS}/carvana/data"
 
 
 rule carvana_data:
     output:
-        directory("results/carvana/data"),
+        directory(f"{RESULTS}/carvana/data"),
     log:
         "logs/carvana_data.log",
     benchmark:
@@ -23,7 +22,7 @@ rule carvana_data:
         runtime=20,
     params:
         synthetic=CARVANA["synthetic"],
-        code=code_hash("carvana.synth", "audio"),
+        code=code_hash("scripts/carvana_generate.py"),
     script:
         "../scripts/carvana_generate.py"
 
@@ -32,15 +31,15 @@ rule carvana_train:
     input:
         data=CARVANA_DATA,
     output:
-        model="results/carvana/model.pth",
-        history="results/carvana/training.csv",
+        model=f"{RESULTS}/carvana/model.pth",
+        history=f"{RESULTS}/carvana/training.csv",
         plot=report(
-            "results/carvana/training.png",
+            f"{RESULTS}/carvana/training.png",
             caption="../report/carvana_training.rst",
             category="Training",
             labels={"model": "Carvana U-Net", "figure": "training curve"},
         ),
-        split="results/carvana/split.json",
+        split=f"{RESULTS}/carvana/split.json",
     log:
         "logs/carvana_train.log",
     benchmark:
@@ -53,8 +52,8 @@ rule carvana_train:
         runtime=120,
     params:
         settings=CARVANA["train"],
-        checkpoints="results/carvana/checkpoints",
-        code=code_hash("carvana.train", *CARVANA_CODE),
+        checkpoints=f"{RESULTS}/carvana/checkpoints",
+        code=code_hash("scripts/carvana_train.py"),
     script:
         "../scripts/carvana_train.py"
 
@@ -62,13 +61,13 @@ rule carvana_train:
 rule carvana_evaluate:
     input:
         data=CARVANA_DATA,
-        model="results/carvana/model.pth",
-        split="results/carvana/split.json",
+        model=f"{RESULTS}/carvana/model.pth",
+        split=f"{RESULTS}/carvana/split.json",
     output:
-        metrics="results/carvana/metrics.json",
-        predictions=directory("results/carvana/predictions"),
+        metrics=f"{RESULTS}/carvana/metrics.json",
+        predictions=directory(f"{RESULTS}/carvana/predictions"),
         overlay=report(
-            "results/carvana/overlay.png",
+            f"{RESULTS}/carvana/overlay.png",
             caption="../report/carvana_overlay.rst",
             category="Training",
             labels={"model": "Carvana U-Net", "figure": "held-out predictions"},
@@ -86,16 +85,16 @@ rule carvana_evaluate:
     params:
         threshold=CARVANA["threshold"],
         device=CARVANA["train"]["device"],
-        code=code_hash("carvana.predict", *CARVANA_CODE),
+        code=code_hash("scripts/carvana_evaluate.py"),
     script:
         "../scripts/carvana_evaluate.py"
 
 
 TARGETS["carvana"] = lambda: [
-    "results/carvana/metrics.json",
-    "results/carvana/overlay.png",
-    "results/carvana/training.csv",
-    "results/carvana/training.png",
+    f"{RESULTS}/carvana/metrics.json",
+    f"{RESULTS}/carvana/overlay.png",
+    f"{RESULTS}/carvana/training.csv",
+    f"{RESULTS}/carvana/training.png",
 ]
 
 

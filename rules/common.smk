@@ -1,14 +1,23 @@
 # Helpers shared by all rule files (discovered songs, file paths, code hashes).
-import hashlib
-import sys
+import os
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, workflow.basedir)  # this checkout's package, whatever is installed
-
+# Snakemake puts the Snakefile's folder first on sys.path, so these are this checkout's modules.
+# The jobs' scripts import the package installed in their environment (install.sh's `pip install
+# -e .`, or envs/*.post-deploy.sh in the conda environments); vocalsep.workflow.run_job stops a
+# job whose package is another checkout's.
+from vocalsep import codehash
 from vocalsep.discovery import discover
 from vocalsep.demo import demo_names, demo_songs
 from vocalsep.workflow import release_stale_locks
+
+# Every job inherits these (local jobs as child processes, SLURM jobs through sbatch --export=ALL):
+# idle OpenMP threads of torch sleep instead of spinning, which on shared or oversubscribed cores
+# slows jobs several-fold; and envs/*.post-deploy.sh, run as Snakemake builds a conda environment,
+# installs the package of this folder into it. (Set here, not read: no `envvars:` to declare.)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.update(VOCALSEP_WORKFLOW_DIR=workflow.basedir)
 
 # A run killed with SIGKILL leaves Snakemake's locks: removed here when no other run is alive, so
 # the next `snakemake` goes on (with the profiles' rerun-incomplete redoing the killed jobs).
@@ -19,7 +28,8 @@ if workflow.is_main_process:
         )
 
 PROCESS = config["process_dir"]
-# Fixed folders; write them literally in rule paths ("results/...").
+# Fixed folders: every rule path under them is written through these names
+# (f"{RESULTS}/{{mode}}/{{song}}/metrics.json"); logs/ and benchmarks/ are written literally.
 RTG, RESULTS = "rtg", "results"
 
 with warnings.catch_warnings(record=True) as _discovery_warnings:
@@ -30,7 +40,7 @@ for _w in _discovery_warnings:
 
 # With no songs in process/, the workflow runs on synthesised demo songs.
 USING_DEMO = not any(s.usable for s in DISCOVERED)
-SONGS = demo_songs(config, "results") if USING_DEMO else DISCOVERED
+SONGS = demo_songs(config, RESULTS) if USING_DEMO else DISCOVERED
 USABLE = [s for s in SONGS if s.usable]
 PAIRED = [s for s in USABLE if s.paired]
 MIX_ONLY = [s for s in USABLE if not s.paired]
@@ -75,12 +85,15 @@ def per_song(pattern, songs):
     return [pattern.format(mode=s.mode, song=s.name) for s in songs]
 
 
-def code_hash(*modules):
-    """A hash of package modules: params that change when the code a rule imports changes."""
-    digest = hashlib.sha256()
-    for module in modules:
-        path = Path(workflow.basedir, "vocalsep", *module.split(".")).with_suffix(".py")
-        if not path.exists():
-            path = path.with_suffix("") / "__init__.py"
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+def code_hash(script=None, modules=()):
+    """A param that changes when the package code a rule runs changes.
+
+    script: the rule's script, relative to the workflow folder ("scripts/match_song.py"); the
+    package modules it imports, directly or through others, are hashed (vocalsep/codehash.py).
+    modules: dotted names imported besides a script's, for rules with run: or shell: blocks
+    instead of a script ("vocalsep.report").
+    """
+    base = Path(workflow.basedir)
+    return codehash.code_hash(
+        base / script if script else None, base / "vocalsep", modules
+    )

@@ -3,10 +3,10 @@
 
 rule demo_song:
     output:
-        mix_window="results/demo/100-window/{song}_100-full.wav",
-        stem_window="results/demo/100-window/{song}_100-stem.wav",
-        mix_whole="results/demo/no-limit/{song}_nl-full.wav",
-        stem_whole="results/demo/no-limit/{song}_nl-stem.wav",
+        mix_window=f"{RESULTS}/demo/100-window/{{song}}_100-full.wav",
+        stem_window=f"{RESULTS}/demo/100-window/{{song}}_100-stem.wav",
+        mix_whole=f"{RESULTS}/demo/no-limit/{{song}}_nl-full.wav",
+        stem_whole=f"{RESULTS}/demo/no-limit/{{song}}_nl-stem.wav",
     log:
         "logs/demo_song/{song}.log",
     benchmark:
@@ -21,6 +21,6 @@ rule demo_song:
         index=lambda wildcards: demo_names(config["demo"]["songs"]).index(
             wildcards.song
         ),
-        code=code_hash("demo", "audio"),
+        code=code_hash("scripts/demo_song.py"),
     script:
         "../scripts/demo_song.py"

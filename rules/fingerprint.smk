@@ -3,15 +3,6 @@
 
 FP = config["fingerprint"]
 FP_SOURCES = {"mix": "stereo_mixture.wav", "vocal": "isolated_vocal.wav"}
-FP_CODE = (
-    "fingerprint.song",
-    "fingerprint.cache",
-    "fingerprint.fingerprint",
-    "fingerprint.metrics",
-    "fingerprint.views",
-    "fingerprint.stft",
-    "audio",
-)
 
 
 rule fingerprint:
@@ -37,7 +28,7 @@ rule fingerprint:
     params:
         scales=FP["scales"],
         hop_fraction=FP["hop_fraction"],
-        code=code_hash(*FP_CODE),
+        code=code_hash("scripts/fingerprint.py"),
     script:
         "../scripts/fingerprint.py"
 

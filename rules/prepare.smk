@@ -3,7 +3,7 @@
 
 rule discovery:
     output:
-        "results/discovery.tsv",
+        f"{RESULTS}/discovery.tsv",
     log:
         "logs/discovery.log",
     benchmark:
@@ -16,6 +16,7 @@ rule discovery:
         runtime=5,
     params:
         songs=[(s.name, s.mode, s.mix, s.stem, s.status) for s in SONGS],
+        code=code_hash("scripts/discovery.py"),
     script:
         "../scripts/discovery.py"
 
@@ -29,10 +30,10 @@ rule prepare_pair:
     input:
         unpack(pair_files),
     output:
-        mix="rtg/{mode}/{song}/stereo_mixture.wav",
-        vocal="rtg/{mode}/{song}/isolated_vocal.wav",
-        alignment="rtg/{mode}/{song}/alignment.json",
-        report="rtg/{mode}/{song}/prepare.json",
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
+        vocal=f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav",
+        alignment=f"{RTG}/{{mode}}/{{song}}/alignment.json",
+        report=f"{RTG}/{{mode}}/{{song}}/prepare.json",
     log:
         "logs/prepare/{mode}/{song}.log",
     benchmark:
@@ -46,7 +47,7 @@ rule prepare_pair:
     params:
         prepare=config["prepare"],
         alignment=config["alignment"],
-        code=code_hash("prepare", "align", "audio"),
+        code=code_hash("scripts/prepare.py"),
     script:
         "../scripts/prepare.py"
 
@@ -55,8 +56,8 @@ rule prepare_mix:
     input:
         unpack(song_files),
     output:
-        mix="rtg/{mode}/{song}/stereo_mixture.wav",
-        report="rtg/{mode}/{song}/prepare.json",
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
+        report=f"{RTG}/{{mode}}/{{song}}/prepare.json",
     log:
         "logs/prepare/{mode}/{song}.log",
     benchmark:
@@ -69,13 +70,13 @@ rule prepare_mix:
         runtime=10,
     params:
         prepare=config["prepare"],
-        code=code_hash("prepare", "audio"),
+        code=code_hash("scripts/prepare.py"),
     script:
         "../scripts/prepare.py"
 
 
 TARGETS["prepare"] = lambda: [
-    "results/discovery.tsv",
-    *per_song("rtg/{mode}/{song}/stereo_mixture.wav", USABLE),
-    *per_song("rtg/{mode}/{song}/isolated_vocal.wav", PAIRED),
+    f"{RESULTS}/discovery.tsv",
+    *per_song(f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav", USABLE),
+    *per_song(f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav", PAIRED),
 ]

@@ -34,6 +34,6 @@ rule report:
         branches=lambda wc: {
             p: name for name in sorted(METRICS) for p in METRICS[name]()
         },
-        code=code_hash("report", "plots", "evaluate"),
+        code=code_hash("scripts/report.py"),
     script:
         "../scripts/report.py"

@@ -3,16 +3,20 @@
 # Every picture and page goes into the report through report() markers; see report/*.rst.
 
 # What each song's page plays: the prepared audio, and the estimates of the branches included.
-LISTEN_CLIPS = {"mix": "rtg/{mode}/{song}/stereo_mixture.wav"}
-LISTEN_PAIRED_CLIPS = {"reference_vocal": "rtg/{mode}/{song}/isolated_vocal.wav"}
+LISTEN_CLIPS = {"mix": f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav"}
+LISTEN_PAIRED_CLIPS = {"reference_vocal": f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav"}
 if "fingerprint" in METRICS:
-    LISTEN_PAIRED_CLIPS["matched_vocal"] = "results/{mode}/{song}/extracted_vocal.wav"
+    LISTEN_PAIRED_CLIPS["matched_vocal"] = (
+        f"{RESULTS}/{{mode}}/{{song}}/extracted_vocal.wav"
+    )
     LISTEN_PAIRED_CLIPS["matched_accompaniment"] = (
-        "results/{mode}/{song}/extracted_accompaniment.wav"
+        f"{RESULTS}/{{mode}}/{{song}}/extracted_accompaniment.wav"
     )
 if "unet" in TARGETS:
-    LISTEN_CLIPS["unet_vocal"] = "results/unet/{mode}/{song}/vocal.wav"
-    LISTEN_CLIPS["unet_accompaniment"] = "results/unet/{mode}/{song}/accompaniment.wav"
+    LISTEN_CLIPS["unet_vocal"] = f"{RESULTS}/unet/{{mode}}/{{song}}/vocal.wav"
+    LISTEN_CLIPS["unet_accompaniment"] = (
+        f"{RESULTS}/unet/{{mode}}/{{song}}/accompaniment.wav"
+    )
 
 
 rule report_listen:
@@ -29,7 +33,7 @@ rule report_listen:
         ),
     output:
         report(
-            "results/report/{mode}/{song}/listen.html",
+            f"{RESULTS}/report/{{mode}}/{{song}}/listen.html",
             caption="../report/listen.rst",
             category="Songs",
             subcategory="{song} ({mode})",
@@ -46,17 +50,17 @@ rule report_listen:
         mem_mb=1000,
         runtime=10,
     params:
-        code=code_hash("report_pages", "audio"),
+        code=code_hash("scripts/report_listen.py"),
     script:
         "../scripts/report_listen.py"
 
 
 rule report_table:
     input:
-        "results/report/metrics.csv",
+        f"{RESULTS}/report/metrics.csv",
     output:
         report(
-            "results/report/metrics.html",
+            f"{RESULTS}/report/metrics.html",
             caption="../report/metrics.rst",
             category="Summary",
             labels={"figure": "metrics table"},
@@ -72,12 +76,12 @@ rule report_table:
         mem_mb=1000,
         runtime=5,
     params:
-        code=code_hash("report_pages"),
+        code=code_hash("scripts/report_table.py"),
     script:
         "../scripts/report_table.py"
 
 
 TARGETS["report_html"] = lambda: [
-    *(["results/report/metrics.html"] if hasattr(rules, "report") else []),
-    *per_song("results/report/{mode}/{song}/listen.html", USABLE),
+    *([f"{RESULTS}/report/metrics.html"] if hasattr(rules, "report") else []),
+    *per_song(f"{RESULTS}/report/{{mode}}/{{song}}/listen.html", USABLE),
 ]

@@ -41,15 +41,7 @@ rule fingerprint_match:
         runtime=lambda wc: 20 if wc.mode == "100-window" else 240,
     params:
         fingerprint=FP,
-        code=code_hash(
-            "matching",
-            "baselines",
-            "evaluate",
-            "bsseval",
-            "plots",
-            "fingerprint.song",
-            *FP_CODE,
-        ),
+        code=code_hash("scripts/match_song.py"),
     script:
         "../scripts/match_song.py"
 

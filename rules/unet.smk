@@ -9,26 +9,17 @@
 
 UNET = config["unet"]
 UNET_MODEL = UNET["model"]
-UNET_CODE = (
-    "unet.separate",
-    "unet.spectrogram",
-    "models.vocal_unet",
-    "models.parts",
-    "models.pretrained",
-    "models.tf_bundle",
-    "audio",
-)
 UNET_TRAIN = UNET["train"]
 
 
 rule unet_separate:
     input:
-        mix="rtg/{mode}/{song}/stereo_mixture.wav",
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
         model=[UNET_MODEL] if UNET_MODEL else [],
     output:
-        vocal="results/unet/{mode}/{song}/vocal.wav",
-        accompaniment="results/unet/{mode}/{song}/accompaniment.wav",
-        separation="results/unet/{mode}/{song}/separation.json",
+        vocal=f"{RESULTS}/unet/{{mode}}/{{song}}/vocal.wav",
+        accompaniment=f"{RESULTS}/unet/{{mode}}/{{song}}/accompaniment.wav",
+        separation=f"{RESULTS}/unet/{{mode}}/{{song}}/separation.json",
     log:
         "logs/unet_separate/{mode}/{song}.log",
     benchmark:
@@ -42,20 +33,20 @@ rule unet_separate:
     params:
         device=UNET["device"],
         postprocess=UNET["postprocess"],
-        code=code_hash(*UNET_CODE),
+        code=code_hash("scripts/unet_separate.py"),
     script:
         "../scripts/unet_separate.py"
 
 
 rule unet_metrics:
     input:
-        mix="rtg/{mode}/{song}/stereo_mixture.wav",
-        reference="rtg/{mode}/{song}/isolated_vocal.wav",
-        vocal="results/unet/{mode}/{song}/vocal.wav",
-        accompaniment="results/unet/{mode}/{song}/accompaniment.wav",
-        separation="results/unet/{mode}/{song}/separation.json",
+        mix=f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav",
+        reference=f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav",
+        vocal=f"{RESULTS}/unet/{{mode}}/{{song}}/vocal.wav",
+        accompaniment=f"{RESULTS}/unet/{{mode}}/{{song}}/accompaniment.wav",
+        separation=f"{RESULTS}/unet/{{mode}}/{{song}}/separation.json",
     output:
-        "results/unet/{mode}/{song}/metrics.json",
+        f"{RESULTS}/unet/{{mode}}/{{song}}/metrics.json",
     log:
         "logs/unet_metrics/{mode}/{song}.log",
     benchmark:
@@ -67,7 +58,7 @@ rule unet_metrics:
         mem_mb=2000,
         runtime=20,
     params:
-        code=code_hash("unet.evaluate", "evaluate", "bsseval", "audio"),
+        code=code_hash("scripts/unet_metrics.py"),
     script:
         "../scripts/unet_metrics.py"
 
@@ -75,17 +66,17 @@ rule unet_metrics:
 rule unet_train:
     input:
         lambda wildcards: (
-            per_song("rtg/{mode}/{song}/stereo_mixture.wav", PAIRED)
-            + per_song("rtg/{mode}/{song}/isolated_vocal.wav", PAIRED)
+            per_song(f"{RTG}/{{mode}}/{{song}}/stereo_mixture.wav", PAIRED)
+            + per_song(f"{RTG}/{{mode}}/{{song}}/isolated_vocal.wav", PAIRED)
             if UNET_TRAIN["rtg"]
             else []
         )
-        + (["results/corpus/manifest.json"] if UNET_TRAIN["corpus"] else []),
+        + ([f"{RESULTS}/corpus/manifest.json"] if UNET_TRAIN["corpus"] else []),
     output:
-        model="results/unet/train/model.pt",
-        history="results/unet/train/training.csv",
+        model=f"{RESULTS}/unet/train/model.pt",
+        history=f"{RESULTS}/unet/train/training.csv",
         curve=report(
-            "results/unet/train/curve.png",
+            f"{RESULTS}/unet/train/curve.png",
             caption="../report/unet_training.rst",
             category="Training",
             labels={"model": "vocal U-Net", "figure": "training curve"},
@@ -112,14 +103,14 @@ rule unet_train:
         valid_fraction=UNET_TRAIN["valid_fraction"],
         max_valid=UNET_TRAIN["max_valid"],
         device=UNET_TRAIN["device"],
-        code=code_hash("unet.train", "unet.data", "unet.history", *UNET_CODE),
+        code=code_hash("scripts/unet_train.py"),
     script:
         "../scripts/unet_train.py"
 
 
 rule unet_corpus:
     output:
-        "results/corpus/manifest.json",
+        f"{RESULTS}/corpus/manifest.json",
     log:
         "logs/unet_corpus.log",
     benchmark:
@@ -135,18 +126,18 @@ rule unet_corpus:
         out_dir=lambda wildcards, output: os.path.dirname(output[0]),
         seconds=UNET["corpus"]["seconds"],
         seed=UNET["corpus"]["seed"],
-        code=code_hash("corpus", "audio"),
+        code=code_hash("scripts/unet_corpus.py"),
     script:
         "../scripts/unet_corpus.py"
 
 
 rule unet_corpus_eval:
     input:
-        manifest="results/corpus/manifest.json",
+        manifest=f"{RESULTS}/corpus/manifest.json",
         model=[UNET_MODEL] if UNET_MODEL else [],
     output:
-        scores="results/unet/corpus_eval/scores.csv",
-        summary="results/unet/corpus_eval/summary.json",
+        scores=f"{RESULTS}/unet/corpus_eval/scores.csv",
+        summary=f"{RESULTS}/unet/corpus_eval/summary.json",
     log:
         "logs/unet_corpus_eval.log",
     benchmark:
@@ -161,18 +152,20 @@ rule unet_corpus_eval:
         pairs=lambda wildcards, input: os.path.dirname(input.manifest),
         device=UNET["device"],
         postprocess=UNET["postprocess"],
-        code=code_hash("unet.evaluate", "baselines", "evaluate", "bsseval", *UNET_CODE),
+        code=code_hash("scripts/unet_corpus_eval.py"),
     script:
         "../scripts/unet_corpus_eval.py"
 
 
 TARGETS["unet"] = lambda: [
-    *per_song("results/unet/{mode}/{song}/vocal.wav", USABLE),
-    *per_song("results/unet/{mode}/{song}/accompaniment.wav", USABLE),
-    *per_song("results/unet/{mode}/{song}/metrics.json", PAIRED),
+    *per_song(f"{RESULTS}/unet/{{mode}}/{{song}}/vocal.wav", USABLE),
+    *per_song(f"{RESULTS}/unet/{{mode}}/{{song}}/accompaniment.wav", USABLE),
+    *per_song(f"{RESULTS}/unet/{{mode}}/{{song}}/metrics.json", PAIRED),
 ]
 
-METRICS["unet"] = lambda: per_song("results/unet/{mode}/{song}/metrics.json", PAIRED)
+METRICS["unet"] = lambda: per_song(
+    f"{RESULTS}/unet/{{mode}}/{{song}}/metrics.json", PAIRED
+)
 
 
 rule unet:

@@ -1,12 +1,4 @@
-import os
-import sys
 from pathlib import Path
-
-# Idle OpenMP threads sleep instead of spinning: on shared or oversubscribed cores
-# (snakemake --cores 8 on a small machine) spinning threads slow training many times over.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
 
 import torch
 

@@ -1,13 +1,9 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
+import torch
 
 from vocalsep.device import pick_device
 from vocalsep.fingerprint.song import separate_song
 from vocalsep.matching import MatchSettings
 from vocalsep.workflow import run_job
-import torch  # after vocalsep, which sets passive OpenMP waiting
 
 
 def job(smk, log):

@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
-
 from vocalsep.prepare import prepare_mix, prepare_pair
 from vocalsep.workflow import run_job
 

@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
-
 from vocalsep.report import write_report
 from vocalsep.workflow import run_job
 

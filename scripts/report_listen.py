@@ -1,8 +1,3 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
-
 from vocalsep.report_pages import write_listen_page
 from vocalsep.workflow import run_job
 
@@ -14,6 +9,7 @@ LABELS = {
     "unet_vocal": "U-Net: vocal",
     "unet_accompaniment": "U-Net: accompaniment",
 }
+
 
 
 def job(smk, log):

@@ -1,12 +1,8 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
+import torch
 
 from vocalsep.unet.evaluate import compare_on_pairs, write_comparison
 from vocalsep.unet.separate import Separator
 from vocalsep.workflow import run_job
-import torch  # after vocalsep, which sets passive OpenMP waiting
 
 
 def job(smk, log):

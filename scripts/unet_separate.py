@@ -1,11 +1,7 @@
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
+import torch
 
 from vocalsep.unet.separate import separate_to_files
 from vocalsep.workflow import run_job
-import torch  # after vocalsep, which sets passive OpenMP waiting
 
 
 def job(smk, log):

@@ -33,10 +33,21 @@ def copy_workflow(dest):
     return dest
 
 
+def workflow_env(workdir):
+    """The environment for a Snakemake run of a workflow copy: its own package first on PYTHONPATH.
+
+    The jobs' scripts import the installed vocalsep (install.sh's editable one, the repository's);
+    the copy's is the one whose files its code hashes read, and whose edits the tests make.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(workdir).resolve()), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def snakemake(workdir, *args, check=True):
     """Run the real Snakemake command line in workdir; returns the CompletedProcess (text output)."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--nocolor", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=workflow_env(workdir))
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -81,7 +81,7 @@ def test_write_is_atomic_and_leaves_no_partial_file(tmp_path):
     target = tmp_path / "out.wav"
     write_wav(target, np.zeros(100), 22050)
     before = target.read_bytes()
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         write_wav(target, np.zeros((10, 2, 2)), 22050)  # invalid shape: the writer fails
     assert target.read_bytes() == before  # the old file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temporary left behind

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from conftest import copy_workflow, dry_run_jobs, snakemake
+from conftest import copy_workflow, dry_run_jobs, snakemake, workflow_env
 
 pytestmark = pytest.mark.slow
 
@@ -93,7 +93,8 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
     # SIGINT back to its default in the child: a shell starting pytest in the background (`cmd &`)
     # makes its children ignore SIGINT, and an ignored signal stays ignored across exec
     proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--nocolor", "carvana"], cwd=work,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=workflow_env(work), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
 

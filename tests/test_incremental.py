@@ -132,3 +132,26 @@ def test_changed_package_code_reruns_the_rules_that_import_it(full_run):
     finally:
         module.write_text(original)
     assert dry_run_jobs(work, *WHOLE) == {}
+
+
+def test_changed_parallel_code_reruns_the_matching_that_imports_it(full_run):
+    # vocalsep/parallel.py was in no hand-kept module list; the rules now hash what their scripts import
+    work, _ = full_run
+    module = work / "vocalsep" / "parallel.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# a change in the worker pools' code\n")
+        jobs = dry_run_jobs(work, *WHOLE)
+        songs, _ = per_song_jobs(jobs)
+        assert all(songs[s].get("fingerprint_match") == 1 for s in PAIRS), jobs
+        # the preparation, the U-Net's separation and the discovery import no parallel code
+        assert not {"prepare_pair", "prepare_mix", "unet_separate", "discovery"} & set(jobs), jobs
+        # the matching's own code param changed: with only the matching allowed to run (not the
+        # fingerprint cache it reads, which reruns too), its reason is its params
+        metrics = [f"results/100-window/{s}/metrics.json" for s in PAIRS]
+        out = snakemake(work, "-n", "--allowed-rules", "fingerprint_match", "--", *metrics).stdout
+        assert out.count("rule fingerprint_match:") == len(PAIRS), out[-3000:]
+        assert out.count("reason: Params have changed since last execution") == len(PAIRS), out[-3000:]
+    finally:
+        module.write_text(original)
+    assert dry_run_jobs(work, *WHOLE) == {}

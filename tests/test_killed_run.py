@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import dry_run_jobs, snakemake, write_song
+from conftest import dry_run_jobs, snakemake, workflow_env, write_song
 from quick import quick_workflow
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,8 @@ def kill_in_fingerprint(work, timeout=300):
     cache (its hidden scale folder appears); returns what the run printed."""
     out = open(work / "killed-run.txt", "w")
     run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2", "--nocolor", *TARGETS],
-                           cwd=work, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                           cwd=work, env=workflow_env(work), stdout=out, stderr=subprocess.STDOUT,
+                           start_new_session=True)
     cache, deadline = work / CACHE, time.monotonic() + timeout
     try:
         while not (cache.is_dir() and any(p.name.endswith(".part") for p in cache.iterdir())):

@@ -154,8 +154,8 @@ def test_command_line_prepares_a_song_and_names_a_bad_file(tmp_path):
     import sys
 
     mix, stem = write_song(tmp_path / "in", "cli song", "no-limit", seconds=5.0)
-    done = subprocess.run([sys.executable, "-m", "vocalsep", "prepare", str(mix), str(stem), "-o", str(tmp_path / "out")],
-                          capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run([sys.executable, "-m", "vocalsep", "prepare", str(mix), str(stem),
+                           "-o", str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["samples"] == sf.info(tmp_path / "out" / "isolated_vocal.wav").frames
     bad = tmp_path / "bad_nl-full.wav"

@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from conftest import REPO, copy_workflow, snakemake
+from conftest import REPO, copy_workflow, snakemake, workflow_env
 from quick import DEMO_TARGETS, quick_demo, quick_workflow
 from slurm.cluster import SlurmCluster, submitted_jobs, unavailable_reason
 
@@ -71,7 +71,7 @@ def run_on_slurm(work, *targets, timeout=2400):
         "--slurm-status-command", "squeue",  # no accounting here: sacct would never answer
         "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1", "--jobs", "4", *targets,
     ]
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=work, env=workflow_env(work), capture_output=True, text=True, timeout=timeout)
     return proc, proc.stdout + proc.stderr
 
 

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from conftest import copy_workflow, dry_run_jobs, snakemake, write_song
+from conftest import copy_workflow, dry_run_jobs, snakemake, workflow_env, write_song
 
 pytestmark = pytest.mark.slow
 
@@ -62,8 +62,8 @@ def test_training_rule_is_routed_as_a_gpu_job_and_resumes_after_a_kill(songs):
     assert "gpu=1" in block[: block.index("\n\n")]  # cluster profiles can route it to a GPU node
     ckpt = songs / "results" / "unet" / "train" / "checkpoints" / "last.pt"
     cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--nocolor", "unet_train"]
-    proc = subprocess.Popen(cmd, cwd=songs, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=songs, env=workflow_env(songs), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)

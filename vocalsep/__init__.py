@@ -2,15 +2,11 @@
 
 Every step of the Snakemake workflow is a function of this package, so it can be
 tested and called without Snakemake.
+
+Importing it changes nothing outside it; OpenMP's passive waiting (OMP_WAIT_POLICY) is set where
+a process starts: by the workflow (rules/common.smk) for every job, and by the command line
+(vocalsep.cli.main) before torch loads.
 """
-
-import os
-
-# Idle OpenMP threads of torch spin while they wait for work; on a workstation busy with other jobs
-# that multiplies wall time several-fold (measured here: a 4.7 s clip's matching took 18 min instead
-# of seconds). Passive waiting applies when this package is imported before torch, as every
-# workflow script does.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 

@@ -6,6 +6,7 @@ sets `func` to a callable taking the parsed arguments and returning an exit code
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -25,6 +26,10 @@ def build_parser():
 
 
 def main(argv=None):
+    # Idle OpenMP threads of torch spin while they wait for work: on a machine busy with other jobs
+    # that multiplies wall time several-fold. Set before the command modules import torch, whose
+    # OpenMP runtime reads it once as it loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0

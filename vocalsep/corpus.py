@@ -148,7 +148,8 @@ def build(root, out_dir, seconds=30.0, seed=2026, vocal_db=(-6.0, 3.0), max_pair
     speech, music = speech_groups(root), music_pieces(root)
     for split in ("train", "test"):
         if not speech[split] or not music[split]:
-            raise InputError(root, f"holds no {split} speech or music: is the corpus unpacked there (vocalsep.corpus.fetch)?")
+            raise InputError(root, f"holds no {split} speech or music: "
+                                   "is the corpus unpacked there (vocalsep.corpus.fetch)?")
     out_dir = Path(out_dir)
     manifest = []
     cache = {}

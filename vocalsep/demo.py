@@ -171,7 +171,8 @@ def _band(rng, sr, seconds, tempo, key):
             sps.sawtooth(2 * np.pi * _midi_hz(key + c) * d * tb)
             for c in chord for d in (0.997, 1.003)
         )
-        pad = sps.lfilter(*sps.butter(2, 1800 / (sr / 2)), pad) * np.minimum(1, tb / 0.3) * np.minimum(1, (bar - tb) / 0.2)
+        pad = sps.lfilter(*sps.butter(2, 1800 / (sr / 2)), pad) * np.minimum(1, tb / 0.3)
+        pad = pad * np.minimum(1, (bar - tb) / 0.2)  # fade in, then out
         place(pad, j * bar, 0.35, 0.05)
         place(pad, j * bar, 0.65, 0.05)
         for k in range(4):  # the bass plays the chord's root on each beat

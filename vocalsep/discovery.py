@@ -6,8 +6,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audio import AUDIO_EXTENSIONS
-from .audio import write_text
+from .audio import AUDIO_EXTENSIONS, write_text
 
 # mode -> (folder under process/, mix suffix, stem suffix)
 SUFFIXES = {

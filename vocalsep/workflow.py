@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from .errors import InputError
 
@@ -31,13 +32,34 @@ def rule_logging(log_path):
         handler.close()
 
 
+def package_mismatch(workflow_dir):
+    """None when this vocalsep package is workflow_dir/vocalsep, else what is wrong and how to mend it.
+
+    The rules' code hashes read the workflow's own package files; a job that imported another copy
+    (a second checkout's editable install, a stale one in a conda environment) would run code that
+    its hash does not describe, so that is refused rather than run.
+    """
+    here = Path(__file__).resolve().parent
+    wanted = (Path(workflow_dir) / "vocalsep").resolve()
+    if here == wanted:
+        return None
+    return (f"imports the vocalsep package from {here}, not its own {wanted}: install this checkout's "
+            "package (`bash install.sh`, or `pip install -e .` in the environment Snakemake runs in), "
+            "remove conda environments that another checkout built (in .snakemake/conda/ or the "
+            "--conda-prefix folder), "
+            "or put the checkout first on PYTHONPATH")
+
+
 def run_job(snakemake, job):
     """Run job(snakemake, log) with the rule's log; an InputError ends it with a one-line message.
 
-    The message names the offending file; the traceback goes to the log only.
+    The message names the offending file; the traceback goes to the log only. A job whose
+    environment imports another copy of the package than its workflow's stops first.
     """
     with rule_logging(snakemake.log[0]) as log:
         try:
+            if mismatch := package_mismatch(Path(snakemake.scriptdir).parent):
+                raise InputError(Path(snakemake.scriptdir).parent.resolve(), mismatch)
             job(snakemake, log)
         except InputError as err:
             log.error("%s\n%s", err, traceback.format_exc())

@@ -191,6 +191,7 @@ class SlurmCluster:
 
 
 def submitted_jobs(output):
-    """{SLURM job id: its log folder, "group_<group>_<rules>" or "rule_<rule>"} of the jobs the executor plugin submitted."""
+    """{SLURM job id: its log folder, "group_<group>_<rules>" or "rule_<rule>"} of the jobs the executor
+    plugin submitted."""
     found = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*?/slurm_logs/((?:group|rule)_[^/]+)/", output)
     return dict(found)
