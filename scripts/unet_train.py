@@ -3,14 +3,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
 
-from vocalsep.unet.train import TrainConfig, run_training
+from vocalsep.unet.train import TrainSettings, run_training
 from vocalsep.workflow import run_job
 import torch  # after vocalsep, which sets passive OpenMP waiting
 
 
 def job(smk, log):
     torch.set_num_threads(smk.threads)
-    cfg = TrainConfig.from_dict(dict(smk.params.settings, threads=smk.threads))
+    cfg = TrainSettings.from_dict(dict(smk.params.settings, threads=smk.threads))
     record = run_training(smk.params.out_dir, smk.output.model, cfg, rtg_dir=smk.params.rtg or None,
                           musdb_dir=smk.params.musdb or None, corpus_dir=smk.params.corpus or None,
                           valid_fraction=smk.params.valid_fraction, max_valid=smk.params.max_valid,
