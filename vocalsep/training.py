@@ -198,12 +198,14 @@ class Checkpointer:
                 readable one was trained with other `fixed` settings.
         """
         found = self.files()
+        order = sorted(found, key=lambda e: (e <= epochs, e), reverse=True)
         first_error = None
-        for epoch in sorted(found, key=lambda e: (e <= epochs, e), reverse=True):
+        for k, epoch in enumerate(order):
             try:
                 saved = read_checkpoint(found[epoch])
             except InputError as err:  # e.g. a foreign file: fall back to the epoch before
-                LOG.warning("%s; trying an earlier checkpoint", err)
+                if k + 1 < len(order):
+                    LOG.warning("%s; trying an earlier checkpoint", err)
                 first_error = first_error or err
                 continue
             changed = [f"{k}: {saved['fixed'].get(k)!r} -> {v!r}" for k, v in self.fixed.items()
