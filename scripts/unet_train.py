@@ -1,12 +1,12 @@
 import torch
 
-from vocalsep.unet.train import TrainConfig, run_training
+from vocalsep.unet.train import TrainSettings, run_training
 from vocalsep.workflow import run_job
 
 
 def job(smk, log):
     torch.set_num_threads(smk.threads)
-    cfg = TrainConfig.from_dict(dict(smk.params.settings, threads=smk.threads))
+    cfg = TrainSettings.from_dict(dict(smk.params.settings, threads=smk.threads))
     record = run_training(smk.params.out_dir, smk.output.model, cfg, rtg_dir=smk.params.rtg or None,
                           musdb_dir=smk.params.musdb or None, corpus_dir=smk.params.corpus or None,
                           valid_fraction=smk.params.valid_fraction, max_valid=smk.params.max_valid,

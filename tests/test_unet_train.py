@@ -10,7 +10,7 @@ from vocalsep.errors import InputError
 from vocalsep.unet.data import PatchSampler, Track, musdb_tracks, rtg_tracks, split_by_song
 from vocalsep.unet.separate import load_model
 from vocalsep.unet.spectrogram import HALF_RATE_GRID, padded, stft
-from vocalsep.unet.train import TrainConfig, export, magnitudes, train
+from vocalsep.unet.train import TrainSettings, export, magnitudes, train
 
 SR = 22050
 
@@ -36,7 +36,7 @@ def demo_track(seed, seconds=4.0):
 def small_config(**kw):
     values = dict(epochs=2, steps_per_epoch=4, batch_size=2, patch_frames=64, seed=3, threads=2)
     values.update(kw)
-    return TrainConfig(**values)
+    return TrainSettings(**values)
 
 
 def test_fine_tuning_a_few_steps_from_the_pretrained_weights_lowers_the_validation_loss(tmp_path):
@@ -72,9 +72,9 @@ def test_init_scratch_trains_a_fresh_network_of_any_size(tmp_path):
     model, info = load_model(tmp_path / "model.pt")
     assert model.config() == {"channels": 2, "width": 4, "depth": 6} and info["init"] == "scratch"
     with pytest.raises(ValueError, match="init: scratch"):
-        TrainConfig(width=4)  # Deezer's weights only fit Spleeter's own size
+        TrainSettings(width=4)  # Deezer's weights only fit Spleeter's own size
     with pytest.raises(ValueError, match="pretrained, scratch"):
-        TrainConfig(init="imagenet")
+        TrainSettings(init="imagenet")
 
 
 def test_resume_after_interruption_ends_where_an_uninterrupted_run_does(tmp_path):

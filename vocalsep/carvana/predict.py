@@ -26,7 +26,7 @@ def load_model(path, device=None):
         raise InputError(path, "does not exist (expected a model.pth written by Carvana training)")
     device = device or pick_device()
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = torch.load(path, map_location=device, weights_only=True)
         model = UNet(**state["model_config"])
         model.load_state_dict(state["model"])
     except Exception as err:  # noqa: BLE001 - a truncated, foreign or mismatched file

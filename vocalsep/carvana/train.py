@@ -4,38 +4,36 @@ BCE (or cross-entropy) + Dice loss, Adam, gradient clipping, learning rate reduc
 validation Dice stops improving, mixed precision on CUDA only. Every epoch writes
 checkpoints/checkpoint_epoch{N}.pth with model, optimizer, scheduler, scaler and RNG states;
 a new run with the same settings continues after the last one, bit for bit as if it had
-never stopped (on the same device and thread count).
+never stopped (on the same device and thread count). The checkpoints, the resume rule and the
+epoch loop are vocalsep.training's; this module wires in the data, loss, Dice and network.
 """
 
 import copy
-import csv
-import hashlib
-import io
 import json
 import logging
-import random
-import re
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from ..audio import atomic_write_bytes, write_text
+from ..audio import write_text
 from ..device import pick_device
-from ..errors import InputError
-from ..settings import dataclass_from_dict
+from ..history import Curve, write_history
 from ..models import UNet
+from ..settings import dataclass_from_dict
+from ..training import (Checkpointer, EpochPlan, TrainState, atomic_save, optimise, read_checkpoint, run_epochs,
+                        seed_everything, settings_hash)
 from .data import CarvanaDataset, car_of, scan_pairs, split_by_car
 from .metrics import dice_coeff, multiclass_dice, one_hot, predict_mask, segmentation_loss
 
 LOG = logging.getLogger("vocalsep.carvana")
-CHECKPOINT_RE = re.compile(r"^checkpoint_epoch(\d+)\.pth$")
+CHECKPOINT_NAME = "checkpoint_epoch{epoch}.pth"
 # Settings that do not change what an epoch computes: a run may resume across changes of these.
 RESUMABLE_CHANGES = ("epochs", "device", "keep_checkpoints")
+CURVE = Curve(title="Carvana U-Net training", losses={"train_loss": "training"},
+              loss_label="training loss (BCE + Dice)", scores={"val_dice": "validation"},
+              score_label="validation Dice", score_limits=(0, 1))
 # Channels-last activations: ~15% faster convolutions on the CPU, and what tensor cores want.
 CHANNELS_LAST = torch.channels_last
 
@@ -71,61 +69,14 @@ class TrainSettings:
 
 def checkpoints_in(folder):
     """{epoch: path} of the checkpoint_epoch{N}.pth files in a folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return {}
-    found = {}
-    for path in folder.iterdir():
-        match = CHECKPOINT_RE.match(path.name)
-        if match:
-            found[int(match.group(1))] = path
-    return found
+    return Checkpointer(folder, CHECKPOINT_NAME).files()
 
 
-def _fingerprint(settings, split, run_tag):
+def _settings_hash(settings, split, run_tag):
     """A hash of everything that fixes what each epoch computes; checkpoints resume only on a match."""
     content = {k: v for k, v in asdict(settings).items() if k not in RESUMABLE_CHANGES}
     content.update(split=split, run_tag=run_tag)
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _save(obj, path):
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
-
-
-def _prune(checkpoint_dir, history, keep):
-    """Delete checkpoints older than the last `keep` epochs, except the best one so far."""
-    best = max(history, key=lambda r: r["val_dice"])["epoch"]
-    last = history[-1]["epoch"]
-    for epoch, path in checkpoints_in(checkpoint_dir).items():
-        if epoch <= last - keep and epoch != best:
-            path.unlink()
-
-
-def _load_checkpoint(path, device):
-    try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - a truncated or foreign file
-        raise InputError(path, f"is not a readable checkpoint ({type(err).__name__}: {err})") from None
-
-
-def _rng_state(generator):
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-             "loader": generator.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state, generator):
-    torch.set_rng_state(state["torch"].cpu())
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    generator.set_state(state["loader"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    return settings_hash(content)
 
 
 def recalibrate_batchnorm(model, loader, device, max_batches=8):
@@ -172,37 +123,6 @@ def evaluate_dice(model, loader, device, amp):
     return total / max(count, 1)
 
 
-def write_history(path, history):
-    """training.csv: epoch, train_loss, val_dice, learning_rate, seconds."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["epoch", "train_loss", "val_dice", "learning_rate", "seconds"],
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text(path, out.getvalue())
-
-
-def plot_history(path, history):
-    """training.png: training loss and validation Dice per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax1.plot(epochs, [r["train_loss"] for r in history], marker="o")
-    ax1.set(xlabel="epoch", ylabel="training loss (BCE + Dice)", title="Loss")
-    ax2.plot(epochs, [r["val_dice"] for r in history], marker="o", color="tab:green")
-    ax2.set(xlabel="epoch", ylabel="validation Dice", title="Validation Dice", ylim=(0, 1))
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    atomic_write_bytes(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
-
-
 def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress=None):
     """Train (or resume training) on data_dir/imgs + masks; write the results into out_dir.
 
@@ -228,9 +148,7 @@ def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress
     LOG.info("%d images of %d cars: %d train, %d validation, %d test images (split by car)", len(pairs),
              len({car_of(p[0]) for p in pairs}), len(train_ids), len(val_ids), len(test_ids))
 
-    torch.manual_seed(settings.seed)
-    np.random.seed(settings.seed)
-    random.seed(settings.seed)
+    seed_everything(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     by_id = {p[0]: p for p in pairs}
     train_set = CarvanaDataset([by_id[i] for i in train_ids], settings.scale, settings.n_classes,
@@ -248,84 +166,44 @@ def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=settings.lr_factor,
                                                            patience=settings.lr_patience)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    fingerprint = _fingerprint(settings, split, run_tag)
+    state = TrainState(model, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=amp),
+                       torch_rngs=(generator,))
+    checkpointer = Checkpointer(checkpoint_dir, CHECKPOINT_NAME, key=_settings_hash(settings, split, run_tag),
+                                keep=settings.keep_checkpoints,
+                                extra={"model_config": model.config(), "scale": settings.scale,
+                                       "settings": asdict(settings)})
+    last = checkpointer.resume(state, settings.epochs)
 
-    history, start = [], 1
-    found = checkpoints_in(checkpoint_dir)
-    state, last = None, None
-    for last in sorted(found, key=lambda e: (e <= settings.epochs, e), reverse=True):
-        try:
-            state = _load_checkpoint(found[last], device)
-            break
-        except InputError as err:  # e.g. a disk that filled up: fall back to the epoch before
-            LOG.warning("%s; trying an earlier checkpoint", err)
-    if state is not None:
-        if state.get("fingerprint") == fingerprint:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            _set_rng_state(state["rng"], generator)
-            history, start = state["history"], state["epoch"] + 1
-            LOG.info("resuming after epoch %d from %s", state["epoch"], found[last])
-        else:
-            LOG.warning("checkpoints in %s come from other settings or code: training from scratch", checkpoint_dir)
-            for path in found.values():
-                path.unlink()
-            found = {}
-    if any(e > settings.epochs for e in found):
-        LOG.info("checkpoints after epoch %d are kept but not used by this run", settings.epochs)
+    def step(batch):
+        images, masks = batch
+        images, masks = images.to(device, memory_format=CHANNELS_LAST), masks.to(device)
+        with torch.autocast(device.type, enabled=amp):
+            logits = model(images)
+        return optimise(state, segmentation_loss(logits, masks), clip=settings.grad_clip)
 
-    for epoch in range(start, settings.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        loss_sum, batches = 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}/{settings.epochs}", unit="batch", leave=False,
-                   disable=None if progress is None else not progress)
-        for images, masks in bar:
-            images, masks = images.to(device, memory_format=CHANNELS_LAST), masks.to(device)
-            with torch.autocast(device.type, enabled=amp):
-                logits = model(images)
-            loss = segmentation_loss(logits, masks)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.item()
-            batches += 1
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+    def validate():
         recalibrate_batchnorm(model, calibration_loader, device)
-        val_dice = evaluate_dice(model, val_loader, device, amp)
-        scheduler.step(val_dice)
-        row = {"epoch": epoch, "train_loss": loss_sum / max(batches, 1), "val_dice": val_dice,
-               "learning_rate": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
-        history.append(row)
-        LOG.info("epoch %d: loss %.4f, validation Dice %.4f, lr %.2g, %.1f s", epoch, row["train_loss"],
-                 val_dice, row["learning_rate"], row["seconds"])
-        _save({"epoch": epoch, "fingerprint": fingerprint, "model_config": model.config(),
-               "scale": settings.scale, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-               "rng": _rng_state(generator), "history": history, "settings": asdict(settings)},
-              checkpoint_dir / f"checkpoint_epoch{epoch}.pth")
-        write_history(checkpoint_dir / "training.csv", history)  # progress; out_dir gets it at the end
-        if settings.keep_checkpoints > 0:
-            _prune(checkpoint_dir, history, settings.keep_checkpoints)
+        return {"val_dice": evaluate_dice(model, val_loader, device, amp)}
 
-    history = history[: settings.epochs]
+    def row(epoch, train_loss, metrics, seconds):
+        return {"epoch": epoch, "train_loss": train_loss, **metrics,
+                "learning_rate": optimizer.param_groups[0]["lr"], "seconds": seconds}
+
+    start = 1 if last is None else last + 1
+    plan = EpochPlan(train_loader, step, validate, row, score="val_dice", curve=CURVE)
+    # progress in checkpoint_dir every epoch; out_dir gets the record at the end
+    history = run_epochs(state, plan, checkpointer, start, settings.epochs, checkpoint_dir / "training.csv",
+                         progress=progress)[: settings.epochs]
     if not history:
         raise ValueError("no epoch was trained (epochs must be at least 1)")
     available = checkpoints_in(checkpoint_dir)
     best = max((r for r in history if r["epoch"] in available), key=lambda r: r["val_dice"])
-    best_state = _load_checkpoint(checkpoint_dir / f"checkpoint_epoch{best['epoch']}.pth", "cpu")
-    _save({"model_config": best_state["model_config"], "model": best_state["model"], "scale": settings.scale,
-           "epoch": best["epoch"], "val_dice": best["val_dice"], "settings": asdict(settings)},
-          out_dir / "model.pth")
-    write_history(out_dir / "training.csv", history)
+    best_state = read_checkpoint(available[best["epoch"]])
+    atomic_save({"model_config": best_state["model_config"], "model": best_state["model"], "scale": settings.scale,
+                 "epoch": best["epoch"], "val_dice": best["val_dice"], "settings": asdict(settings)},
+                out_dir / "model.pth")
+    write_history(history, out_dir / "training.csv", out_dir / "training.png", CURVE)
     write_text(out_dir / "split.json", json.dumps(split, indent=1) + "\n")
-    plot_history(out_dir / "training.png", history)
     LOG.info("model.pth: epoch %d, validation Dice %.4f", best["epoch"], best["val_dice"])
     return {"epochs": len(history), "resumed_from": start - 1, "best_epoch": best["epoch"],
             "val_dice": best["val_dice"], "history": history, "device": str(device)}

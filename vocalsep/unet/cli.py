@@ -73,10 +73,10 @@ def _separate(args):
 
 
 def _train(args):
-    from .train import TrainConfig, run_training
+    from .train import TrainSettings, run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    cfg = TrainConfig.from_dict(json.loads(args.settings) if args.settings else {})
+    cfg = TrainSettings.from_dict(json.loads(args.settings) if args.settings else {})
     record = run_training(args.out_dir, args.model_out, cfg, args.rtg, args.musdb, args.corpus,
                           valid_fraction=args.valid_fraction, device=args.device)
     print(f"model: {args.model_out} (epoch {record['epoch']}, validation SDR {record['valid_sdr']:.2f} dB)")
@@ -116,7 +116,7 @@ def add_parser(subparsers):
     t.add_argument("--musdb", default=None, help="folder in the MUSDB18-HQ layout (train split used)")
     t.add_argument("--corpus", default=None, help="the open corpus folder (train split used)")
     t.add_argument("--valid-fraction", type=float, default=0.15)
-    t.add_argument("--settings", default=None, help='JSON of TrainConfig fields, e.g. \'{"init": "pretrained", "epochs": 30}\'')
+    t.add_argument("--settings", default=None, help='JSON of TrainSettings fields, e.g. \'{"init": "pretrained", "epochs": 30}\'')
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.set_defaults(func=_train)
 

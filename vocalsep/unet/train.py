@@ -10,27 +10,28 @@ optimizer, RNG states, history), training.csv and curve.png, and keeps the weigh
 median validation vocal SDR in checkpoints/best.pt. Validation separates whole held-out songs as
 inference does (`separate_grid`, POSTPROCESS["default"]) and scores them (`evaluate.score`). A killed
 run, rerun with the same settings, continues after its last finished epoch with the same optimizer
-state and random streams, so it ends where an uninterrupted run would. `export` writes the model file.
+state and random streams, so it ends where an uninterrupted run would (vocalsep.training's
+checkpoints and epoch loop). `export` writes the model file.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..audio import atomic_write_bytes
 from ..device import pick_device
 from ..errors import InputError
 from ..evaluate import score
 from ..models.vocal_unet import VocalUNet
 from ..settings import dataclass_from_dict
+from ..training import (Checkpointer, Draws, EpochPlan, TrainState, optimise, read_checkpoint, run_epochs,
+                        seed_everything)
 from .data import PatchSampler, Track, gather_tracks, song_of, split_by_song
-from .history import write_history
+from .history import CURVE
 from .separate import POSTPROCESS, Postprocess, estimate, export_model, separate_grid
 from .spectrogram import HALF_RATE_GRID, StftGrid, padded, stft
 
@@ -44,7 +45,7 @@ ARCHITECTURE = ("init", "width", "depth", "freeze_norm")
 
 
 @dataclass
-class TrainConfig:
+class TrainSettings:
     init: str = "pretrained"      # "pretrained": Deezer's Spleeter weights; "scratch": a fresh network
     width: int = 16               # first encoder step's channels (scratch only; Spleeter's: 16)
     depth: int = 6                # encoder steps (scratch only; Spleeter's: 6)
@@ -70,7 +71,7 @@ class TrainConfig:
                              "set init: scratch to train another size")
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> "TrainSettings":
         return dataclass_from_dict(cls, values, "training")
 
     def patch_samples(self, grid: StftGrid = GRID) -> int:
@@ -136,136 +137,73 @@ def validate(model: VocalUNet, tracks: list[Track], floors: dict | None = None,
     return float(np.mean(losses)), float(np.nanmedian(sdrs)), float(np.nanmedian(floor))
 
 
-def _save(path: Path, payload: dict) -> None:
-    atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
+def _checkpointer(out_dir: str | Path, cfg: TrainSettings) -> Checkpointer:
+    """checkpoints/last.pt, rewritten every epoch, and best.pt; a checkpoint with another network
+    (ARCHITECTURE, the STFT grid) is refused, any other setting may change between runs."""
+    fixed = {k: getattr(cfg, k) for k in ARCHITECTURE} | {"grid": GRID.as_dict()}
+    return Checkpointer(Path(out_dir) / "checkpoints", "last.pt", fixed=fixed, best_name="best.pt")
 
 
-def _rng_state(rng: np.random.Generator) -> dict:
-    state = {"numpy": rng.bit_generator.state, "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
-    rng.bit_generator.state = state["numpy"]
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _read(path: Path) -> dict:
-    """A checkpoint written by `train`, loaded without unpickling code."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(ckpt, dict) or "model" not in ckpt or "epoch" not in ckpt:
-            raise ValueError("not a training checkpoint")
-    except Exception as err:  # noqa: BLE001 - any failure to read it means it is unusable
-        raise InputError(path, f"training checkpoint is corrupt or foreign ({type(err).__name__}); delete "
-                               f"{path.parent} to start the training over") from None
-    return ckpt
-
-
-def _load_checkpoint(path: Path, cfg: TrainConfig) -> dict:
-    ckpt = _read(path)
-    old = ckpt.get("config", {})
-    changed = [f"{k}: {old.get(k)!r} -> {getattr(cfg, k)!r}" for k in ARCHITECTURE if old.get(k) != getattr(cfg, k)]
-    if ckpt.get("grid") != GRID.as_dict():
-        changed.append("STFT grid")
-    if changed:
-        raise InputError(path, f"was trained with other settings ({', '.join(changed)}); set them back to resume, "
-                               f"or delete {path.parent} to start a new training")
-    return ckpt
-
-
-def train(train_tracks: list[Track], valid_tracks: list[Track], out_dir: str | Path, cfg: TrainConfig,
+def train(train_tracks: list[Track], valid_tracks: list[Track], out_dir: str | Path, cfg: TrainSettings,
           device: str = "auto", progress: bool = True, stop_after: int | None = None) -> list[dict]:
     """Train (or resume) in out_dir; returns the history (per-epoch dicts, epoch 0 first).
 
     stop_after: end after this many training epochs of *this call* (to test resuming), as a kill would.
     """
-    from tqdm import tqdm
-
     if not train_tracks:
         raise ValueError("no training tracks: give prepared pairs, a MUSDB folder or the open corpus")
     out_dir = Path(out_dir)
-    ckpt_dir = out_dir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    last = ckpt_dir / "last.pt"
-    ckpt = _load_checkpoint(last, cfg) if last.exists() else None
-    if cfg.init == "pretrained" and ckpt is None:
+    checkpointer = _checkpointer(out_dir, cfg)
+    if cfg.init == "pretrained" and not checkpointer.files():
         from ..models.pretrained import load_pretrained
 
         model = load_pretrained(device)
     else:
         model = VocalUNet(width=cfg.width, depth=cfg.depth).to(device)
-    freeze = cfg.freeze_norm and cfg.init == "pretrained"
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay)
-    history, start, best_sdr, elapsed = [], 0, -np.inf, 0.0
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        _set_rng_state(rng, ckpt["rng"])
-        history, best_sdr, elapsed = ckpt["history"], ckpt["best_sdr"], ckpt["elapsed"]
-        start = ckpt["epoch"] + 1
-        log.info("resuming from %s after epoch %d", last, ckpt["epoch"])
+    state = TrainState(model, opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay),
+                       numpy_rngs=(rng,))
+    last = checkpointer.resume(state, cfg.epochs)
     sampler = PatchSampler(train_tracks, cfg.patch_samples(), rng, cfg.remix, cfg.gain_db)
-    trained, floors = 0, {}
-    for epoch in range(start, cfg.epochs + 1):
-        t0, losses = time.time(), []
-        if epoch > 0:  # epoch 0 only validates the starting model
-            if stop_after is not None and trained >= stop_after:
-                break
-            set_training_mode(model, freeze)
-            bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not progress,
-                       mininterval=5, leave=False)
-            for _ in bar:
-                vocal, accomp = (torch.from_numpy(x).to(device) for x in sampler.batch(cfg.batch_size))
-                loss = step_loss(model, vocal, accomp)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", refresh=False)
-            sched.step()
-            trained += 1
-        valid_loss, valid_sdr, floor = validate(model, valid_tracks, floors) if valid_tracks else (
-            float("nan"),) * 3
-        elapsed += time.time() - t0
-        history.append({"epoch": epoch, "steps": epoch * cfg.steps_per_epoch,
-                        "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                        "valid_loss": valid_loss, "valid_sdr": valid_sdr, "valid_sdr_mixture": floor,
-                        "lr": opt.param_groups[0]["lr"], "seconds": round(elapsed, 1)})
-        log.info("epoch %d: train loss %.4f, valid loss %.4f, valid SDR %.2f dB (mixture %.2f dB), %.0f s",
-                 epoch, history[-1]["train_loss"], valid_loss, valid_sdr, floor, elapsed)
-        # Without validation (no SDR) the latest weights count as the best.
-        if not np.isfinite(best_sdr) or (np.isfinite(valid_sdr) and valid_sdr > best_sdr):
-            best_sdr = valid_sdr if np.isfinite(valid_sdr) else best_sdr
-            _save(ckpt_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch, "valid_sdr": valid_sdr})
-        _save(last, {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "rng": _rng_state(rng), "epoch": epoch, "history": history, "best_sdr": float(best_sdr),
-                     "elapsed": elapsed, "config": asdict(cfg), "grid": GRID.as_dict()})
-        write_history(history, out_dir / "training.csv", out_dir / "curve.png")
-    return history
+    floors = {}
+
+    def step(batch) -> float:
+        vocal, accomp = (torch.from_numpy(x).to(device) for x in batch)
+        return optimise(state, step_loss(model, vocal, accomp))
+
+    def scores() -> dict:
+        values = validate(model, valid_tracks, floors) if valid_tracks else (float("nan"),) * 3
+        return dict(zip(("valid_loss", "valid_sdr", "valid_sdr_mixture"), values))
+
+    def row(epoch: int, train_loss: float, metrics: dict, seconds: float) -> dict:
+        return {"epoch": epoch, "steps": epoch * cfg.steps_per_epoch, "train_loss": train_loss, **metrics,
+                "lr": opt.param_groups[0]["lr"], "seconds": round(state.elapsed, 1)}
+
+    plan = EpochPlan(Draws(lambda: sampler.batch(cfg.batch_size), cfg.steps_per_epoch), step, scores, row,
+                     score="valid_sdr", curve=CURVE,
+                     train_mode=lambda: set_training_mode(model, cfg.freeze_norm and cfg.init == "pretrained"))
+    return run_epochs(state, plan, checkpointer, 0 if last is None else last + 1, cfg.epochs,
+                      out_dir / "training.csv", out_dir / "curve.png", progress=progress, stop_after=stop_after)
 
 
-def export(out_dir: str | Path, model_path: str | Path, cfg: TrainConfig, info: dict | None = None,
+def export(out_dir: str | Path, model_path: str | Path, cfg: TrainSettings, info: dict | None = None,
            which: str = "best") -> dict:
     """Write the model file from checkpoints/{which}.pt with the training record; returns the record."""
-    ckpt_dir = Path(out_dir) / "checkpoints"
-    last = _load_checkpoint(ckpt_dir / "last.pt", cfg)
-    chosen = _read(ckpt_dir / f"{which}.pt")
+    checkpointer = _checkpointer(out_dir, cfg)
+    found = checkpointer.latest(cfg.epochs)
+    if found is None:
+        raise InputError(checkpointer.path(0), "no training checkpoint to export: train first")
+    last = found[1]
+    chosen = read_checkpoint(checkpointer.folder / f"{which}.pt", keys=("model", "epoch"))
     model = VocalUNet(width=cfg.width, depth=cfg.depth)
     model.load_state_dict(chosen["model"])
     record = {"epoch": chosen["epoch"], "epochs_run": last["epoch"], "steps": chosen["epoch"] * cfg.steps_per_epoch,
-              "valid_sdr": chosen.get("valid_sdr"), "seconds": last.get("elapsed"), "init": cfg.init,
+              "valid_sdr": chosen.get("valid_sdr"), "seconds": last["elapsed"], "init": cfg.init,
               "grid": GRID.as_dict(), "validation": asdict(VALIDATION), "train_config": asdict(cfg),
               "history": last["history"]}
     record.update(info or {})
@@ -273,7 +211,7 @@ def export(out_dir: str | Path, model_path: str | Path, cfg: TrainConfig, info: 
     return record
 
 
-def run_training(out_dir: str | Path, model_path: str | Path, cfg: TrainConfig, rtg_dir=None, musdb_dir=None,
+def run_training(out_dir: str | Path, model_path: str | Path, cfg: TrainSettings, rtg_dir=None, musdb_dir=None,
                  corpus_dir=None, valid_fraction: float = 0.15, max_valid: int = 12, device: str = "auto",
                  progress: bool = True) -> dict:
     """Gather the pairs, split by song, train (or resume) and export the best model to model_path."""
