@@ -10,8 +10,16 @@ import torch.nn.functional as F
 
 from vocalsep.errors import InputError
 from vocalsep.history import Curve, write_history
-from vocalsep.training import (Checkpointer, Draws, EpochPlan, TrainState, optimise, read_checkpoint, run_epochs,
-                               seed_everything)
+from vocalsep.training import (
+    Checkpointer,
+    Draws,
+    EpochPlan,
+    TrainState,
+    optimise,
+    read_checkpoint,
+    run_epochs,
+    seed_everything,
+)
 
 CURVE = Curve(title="tiny", losses={"train_loss": "training", "valid_loss": "validation"}, loss_label="MSE",
               scores={"score": "minus MSE"}, score_label="score")

@@ -12,7 +12,7 @@ from vocalsep.models import pretrained
 from vocalsep.models.parts import SameConv2d, SameConvTranspose2d, same_padding
 from vocalsep.models.tf_bundle import read_bundle, read_index
 from vocalsep.models.vocal_unet import VocalUNet
-from vocalsep.unet.separate import SEGMENT, POSTPROCESS, export_model, load_model, separate_grid
+from vocalsep.unet.separate import POSTPROCESS, SEGMENT, export_model, load_model, separate_grid
 from vocalsep.unet.spectrogram import HALF_RATE_GRID, SPLEETER_GRID, overlap_add, padded, stft
 
 

@@ -22,8 +22,17 @@ from ..device import pick_device
 from ..history import Curve, write_history
 from ..models import UNet
 from ..settings import dataclass_from_dict
-from ..training import (Checkpointer, EpochPlan, TrainState, atomic_save, optimise, read_checkpoint, run_epochs,
-                        seed_everything, settings_hash)
+from ..training import (
+    Checkpointer,
+    EpochPlan,
+    TrainState,
+    atomic_save,
+    optimise,
+    read_checkpoint,
+    run_epochs,
+    seed_everything,
+    settings_hash,
+)
 from .data import CarvanaDataset, car_of, scan_pairs, split_by_car
 from .metrics import dice_coeff, multiclass_dice, one_hot, predict_mask, segmentation_loss
 

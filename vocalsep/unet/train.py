@@ -28,8 +28,16 @@ from ..errors import InputError
 from ..evaluate import score
 from ..models.vocal_unet import VocalUNet
 from ..settings import dataclass_from_dict
-from ..training import (Checkpointer, Draws, EpochPlan, TrainState, optimise, read_checkpoint, run_epochs,
-                        seed_everything)
+from ..training import (
+    Checkpointer,
+    Draws,
+    EpochPlan,
+    TrainState,
+    optimise,
+    read_checkpoint,
+    run_epochs,
+    seed_everything,
+)
 from .data import PatchSampler, Track, gather_tracks, song_of, split_by_song
 from .history import CURVE
 from .separate import POSTPROCESS, Postprocess, estimate, export_model, separate_grid
@@ -71,7 +79,7 @@ class TrainSettings:
                              "set init: scratch to train another size")
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainSettings":
+    def from_dict(cls, values: dict) -> TrainSettings:
         return dataclass_from_dict(cls, values, "training")
 
     def patch_samples(self, grid: StftGrid = GRID) -> int:
