@@ -4,8 +4,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # this checkout's package, in any environment
 
 from vocalsep.device import pick_device
-from vocalsep.fingerprint.song import separate_song
-from vocalsep.matching import MatchSettings
+from vocalsep.matching.settings import MatchSettings
+from vocalsep.matching.song import separate_song
 from vocalsep.workflow import run_job
 import torch  # after vocalsep, which sets passive OpenMP waiting
 
