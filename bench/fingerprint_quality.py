@@ -1,7 +1,7 @@
 """Benchmark: fingerprint matching against the oracles on real recordings with exact stems.
 
 Runs the per-song job of the fingerprint branch (matching, baselines on the same STFT, museval
-scores; `vocalsep.fingerprint.song.separate_song`, what `snakemake` runs per song) on pairs of a
+scores; `vocalsep.matching.song.separate_song`, what `snakemake` runs per song) on pairs of a
 folder in the MUSDB18-HQ layout, by default the test split of the open corpus (real speech over
 real music; build it with `python -m vocalsep unet-corpus -o results/corpus`). Prints each pair's
 vocal SDR per method and the matching's distance to the IRM2 oracle (the bar: within 1 dB on
@@ -26,8 +26,8 @@ import yaml  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vocalsep.fingerprint.song import MATCHING, output_paths, separate_song  # noqa: E402
-from vocalsep.matching import MatchSettings  # noqa: E402
+from vocalsep.matching.settings import MatchSettings  # noqa: E402
+from vocalsep.matching.song import MATCHING, output_paths, separate_song  # noqa: E402
 
 SHOWN = (MATCHING, "IRM2", "IRM1", "IBM", "REPET-SIM", "mixture")
 WIDTH = {m: max(9, len(m) + 2) for m in SHOWN}

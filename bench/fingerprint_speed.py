@@ -20,6 +20,7 @@ Not a test: it asserts nothing.
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vocalsep import SAMPLE_RATE as SR  # noqa: E402
 from vocalsep.audio import to_mono, write_wav  # noqa: E402
+from vocalsep.baselines import baselines  # noqa: E402
 from vocalsep.demo import synthesise  # noqa: E402
+from vocalsep.evaluate import score  # noqa: E402
 from vocalsep.fingerprint.cache import write_fingerprint  # noqa: E402
 from vocalsep.matching import MatchSettings, loss_reduction, match  # noqa: E402
 
@@ -72,9 +75,6 @@ def run(seconds, settings, seed=0, quality=False):
           f"matching {mt.wall:7.2f} s (cpu {mt.cpu:7.2f})  total {total_wall:7.2f} s (cpu {total_cpu:7.2f})  "
           f"real-time factor {total_wall / seconds:.3f}", flush=True)
     if quality:
-        from vocalsep.baselines import baselines
-        from vocalsep.evaluate import score
-
         acc = mix - vocal
         ours = score(vocal, acc, est, mix - est, SR)["vocals"]
         v2, a2 = baselines(mix, vocal, SR, settings.mask_n_fft, settings.mask_hop)["IRM2"]
@@ -89,8 +89,6 @@ def memory(minutes, iterations, threads):
     """Peak memory of each job of a long song, each in a fresh process that reads the wavs, as
     Snakemake runs them: the fingerprint cache of one source (rule fingerprint, twice), then the
     matching with baselines, scores and pictures (rule fingerprint_match)."""
-    import subprocess
-
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         mix, vocal = pair(60.0 * minutes, seed=1)
@@ -106,15 +104,20 @@ def memory(minutes, iterations, threads):
 
 
 def memory_child(spec, settings):
-    from vocalsep.fingerprint.song import fingerprint_song, output_paths, separate_song
-
+    """One job in this fresh process; it imports only what that job's workflow script imports
+    (matplotlib, the baselines and the scores only in the matching's), so that its peak memory
+    is the job's."""
     tmp, job = spec.split("|")
     tmp = Path(tmp)
     with Clock() as c:
         if job.startswith("fingerprint:"):
+            from vocalsep.fingerprint.song import fingerprint_song
+
             source = job.split(":")[1]
             fingerprint_song(tmp / f"{source}.wav", tmp / "fp" / source, settings.scales, settings.hop_fraction)
         else:
+            from vocalsep.matching.song import output_paths, separate_song
+
             separate_song(tmp / "mix.wav", tmp / "vocal.wav", output_paths(tmp / "out"), "long", "no-limit",
                           settings, vocal_fingerprint=tmp / "fp" / "vocal")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,8 +1,8 @@
 import torch
 
 from vocalsep.device import pick_device
-from vocalsep.fingerprint.song import separate_song
-from vocalsep.matching import MatchSettings
+from vocalsep.matching.settings import MatchSettings
+from vocalsep.matching.song import separate_song
 from vocalsep.workflow import run_job
 
 

@@ -72,7 +72,8 @@ def test_the_scoring_and_the_baselines_import_neither_librosa_nor_matplotlib():
     import subprocess
     import sys
 
-    code = ("import sys; import vocalsep.evaluate, vocalsep.bsseval, vocalsep.baselines, vocalsep.fingerprint.song; "
+    code = ("import sys; import vocalsep.evaluate, vocalsep.bsseval, vocalsep.baselines, vocalsep.fingerprint.song, "
+            "vocalsep.matching; "
             "print(sorted(m for m in ('librosa', 'numba', 'matplotlib') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

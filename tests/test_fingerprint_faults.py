@@ -14,7 +14,8 @@ import pytest
 from vocalsep.errors import InputError
 from vocalsep.fingerprint.cache import CachedFingerprint, read_view, write_fingerprint
 from vocalsep.fingerprint.metrics import COLUMNS, N_METRICS
-from vocalsep.matching import MatchSettings, match
+from vocalsep.matching.optimise import match
+from vocalsep.matching.settings import MatchSettings
 
 SR = 22050
 SCALES = (1024, 512)

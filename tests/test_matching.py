@@ -10,10 +10,17 @@ import yaml
 from vocalsep.audio import to_mono, resample
 from vocalsep.baselines import METHODS, baselines, oracle_masks
 from vocalsep.demo import synthesise
+from vocalsep.errors import InputError
 from vocalsep.evaluate import score
-from vocalsep.fingerprint.stft import stft
-from vocalsep.matching import (CosineAdam, FingerprintLoss, MatchSettings, chunks, loss_reduction, match,
-                               optimise_mask)
+from vocalsep.fingerprint.cache import CachedFingerprint, write_fingerprint
+from vocalsep.fingerprint.stft import istft, stft
+from vocalsep.matching.adam import CosineAdam
+from vocalsep.matching.history import loss_reduction
+from vocalsep.matching.loss import FingerprintLoss, reference_metrics
+from vocalsep.matching.optimise import chunks, match, optimise_mask
+from vocalsep.matching.profiles import match_profiles, signal_profiles
+from vocalsep.matching.render import render_gain
+from vocalsep.matching.settings import MatchSettings
 from conftest import REPO
 
 SR = 22050
@@ -235,10 +242,6 @@ def test_settings_come_from_the_config_section():
 
 
 def test_matching_reads_the_vocal_cache_as_its_target(tmp_path):
-    from vocalsep.errors import InputError
-    from vocalsep.fingerprint.cache import CachedFingerprint, write_fingerprint
-    from vocalsep.matching import reference_metrics
-
     mix, vocal = pair(1.5, seed=4)
     settings = MatchSettings(profile_iterations=3, iterations=2)
     write_fingerprint(vocal, SR, tmp_path / "vocal", settings.scales, settings.hop_fraction)
@@ -263,9 +266,6 @@ def test_matching_reads_the_vocal_cache_as_its_target(tmp_path):
 
 
 def test_the_vocal_is_rendered_with_the_wiener_filter_of_both_matched_masks_unless_asked_otherwise():
-    from vocalsep.fingerprint.stft import istft
-    from vocalsep.matching import match_profiles, render_gain, signal_profiles
-
     mix, vocal = pair(1.0, seed=5)
     runs = {render: match(mix, vocal, SR, MatchSettings(profile_iterations=4, iterations=0, render=render))
             for render in ("two_source", "wiener", "magnitude")}

@@ -12,8 +12,8 @@ from vocalsep.baselines import METHODS
 from vocalsep.demo import synthesise
 from vocalsep.errors import InputError
 from vocalsep.evaluate import score, write_metrics
-from vocalsep.fingerprint.song import MATCHING, MATCHING_MAGNITUDE, output_paths, separate_song
-from vocalsep.matching import MatchSettings
+from vocalsep.matching.settings import MatchSettings
+from vocalsep.matching.song import MATCHING, MATCHING_MAGNITUDE, output_paths, separate_song
 from vocalsep.report import SCORE_COLUMNS, gather, write_report
 
 SR = 22050

@@ -13,7 +13,9 @@ from . import __version__
 from .errors import InputError
 
 # Modules that contribute sub-commands (each has add_parser(subparsers)).
-COMMAND_MODULES = ["vocalsep.prepare", "vocalsep.carvana.cli", "vocalsep.unet.cli", "vocalsep.fingerprint.cli"]
+COMMAND_MODULES = [
+    "vocalsep.prepare", "vocalsep.carvana.cli", "vocalsep.unet.cli", "vocalsep.fingerprint.cli", "vocalsep.matching.cli",
+]
 
 
 def build_parser():

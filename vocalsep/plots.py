@@ -21,16 +21,20 @@ def save(fig, path):
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
 
 
-def loss_plot(history, view_names, scales, path):
+def loss_plot(history, view_names, scales, path, evaluated_on, reduction):
     """Stage 1's profile distance, then stage 2's total loss and each view's loss (mean over scales)
-    per iteration, log scales."""
-    from .matching import checked_views, loss_reduction  # here: matching imports torch
+    per iteration, log scales.
 
+    history: the matching's history (vocalsep.matching.optimise.match: 'profile' distances,
+    'total' (steps,), 'per_view' (steps, scales, views) NaN where not evaluated, 'initial' and
+    'final'); evaluated_on: the views of the losses at both ends, in words; reduction: 1 - final /
+    initial loss.
+    """
     fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(17, 4.5))
     distances = np.asarray(history.get("profile", ()))
     ax0.plot(np.arange(1, len(distances) + 1), distances, ".-", color="C0", ms=3)
     positive = len(distances) > 0 and (distances > 0).all()
-    ax0.set(title="Stage 1: profile matching (slice 0, all scales)", xlabel="fixed-point update",
+    ax0.set(title="Stage 1: profile matching (view 0, all scales)", xlabel="fixed-point update",
             ylabel="RMS log ratio of the profiles", yscale="log" if positive else "linear")
     total = np.asarray(history["total"])
     it = np.arange(1, len(total) + 1)
@@ -38,11 +42,10 @@ def loss_plot(history, view_names, scales, path):
     ax1.set(title="Stage 2: fingerprint loss per Adam step",
             xlabel="Adam step", ylabel="loss", yscale="log" if len(total) and (total > 0).all() else "linear")
     full = ~np.isnan(np.asarray(history["per_view"])).any(axis=(1, 2))
-    ends = checked_views(history)
     if len(it):
         if full.any():  # every view evaluated (monitoring steps)
             ax1.plot(it[full], total[full], "o", color="C3", ms=4, label="all views")
-        ax1.plot([it[-1]], [history["final"]], "s", color="C1", ms=5, label=f"the result, {ends}")
+        ax1.plot([it[-1]], [history["final"]], "s", color="C1", ms=5, label=f"the result, {evaluated_on}")
         ax1.legend(fontsize=7, loc="upper right")
     per_view = np.asarray(history["per_view"])  # (iterations, scales, views), NaN = not evaluated
     cmap = plt.get_cmap("tab20")
@@ -57,9 +60,8 @@ def loss_plot(history, view_names, scales, path):
             xlabel="Adam step", yscale="log" if len(total) else "linear")
     if ax2.lines:
         ax2.legend(fontsize=6, ncol=2, loc="upper right")
-    red = loss_reduction(history)
-    fig.suptitle(f"Fingerprint loss {history['initial']:.3g} -> {history['final']:.3g} on {ends} "
-                 f"(fingerprint loss reduction {100 * red:.1f} %; not a quality measure)", fontsize=10)
+    fig.suptitle(f"Fingerprint loss {history['initial']:.3g} -> {history['final']:.3g} on {evaluated_on} "
+                 f"(fingerprint loss reduction {100 * reduction:.1f} %; not a quality measure)", fontsize=10)
     save(fig, path)
 
 

@@ -1,7 +1,7 @@
 """Multi-scale spectral fingerprint: 19 views x 3 STFT scales x 425 metrics per window.
 
 One code path in torch serves the cached fingerprint (no gradient) and the differentiable
-matching loss (vocalsep.matching).
+matching loss (vocalsep.matching.loss), which imports this package (never the other way).
 """
 
 from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, window_metrics

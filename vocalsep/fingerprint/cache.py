@@ -24,9 +24,9 @@ from .. import __version__
 from ..errors import InputError, disk_full
 from ..parallel import cpu_workers
 from .fingerprint import block_metrics, window_blocks
-from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS
+from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS, Anchors, layout_for
 from .stft import bin_frequencies, frame_count, hop_length, stft
-from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES
+from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES, pooled_frequencies
 
 
 def view_paths(out_dir, scales):
@@ -314,10 +314,6 @@ class CachedFingerprint:
 
     def metrics(self, start, stop, views):
         """{n_fft: (full, pooled, anchors_full, anchors_pooled, views)} of samples start..stop."""
-        from .metrics import Anchors, layout_for
-        from .stft import bin_frequencies
-        from .views import pooled_frequencies
-
         views = tuple(sorted(set(views)))
         f0_col, f_cols = COLUMNS.index("f0_hz"), [COLUMNS.index(c) for c in ("f1_hz", "f2_hz", "f3_hz")]
         out = {}

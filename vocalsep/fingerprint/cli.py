@@ -1,16 +1,17 @@
-"""Command line of the fingerprint branch: `vocalsep fingerprint`, `vocalsep match`, `vocalsep report`."""
+"""Command line of the fingerprint cache: `vocalsep fingerprint`."""
 
-import json
 from pathlib import Path
 
+import yaml
+
 from ..errors import InputError
+from .song import fingerprint_song
 
 REPO_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.yaml"
 
 
-def _section(config_path):
-    import yaml
-
+def fingerprint_section(config_path):
+    """The `fingerprint:` section of config_path (default: the checkout's config.yaml)."""
     path = Path(config_path) if config_path else REPO_CONFIG
     if not path.is_file():
         raise InputError(path, "not found: give the workflow's config.yaml with --config")
@@ -27,52 +28,8 @@ def add_parser(subparsers):
     p.add_argument("--config", help="config.yaml to take the fingerprint settings from")
     p.set_defaults(func=_fingerprint)
 
-    p = subparsers.add_parser("match", help="fingerprint-matching separation of one pair, with baselines")
-    p.add_argument("mix", help="prepared mix (stereo_mixture.wav)")
-    p.add_argument("vocal", help="prepared vocal of the same length (isolated_vocal.wav)")
-    p.add_argument("-o", "--out", required=True, help="folder for the wavs, pictures and metrics.json")
-    p.add_argument("--song", default=None, help="song name in metrics.json (default: the folder's name)")
-    p.add_argument("--mode", choices=["100-window", "no-limit"], default="no-limit")
-    p.add_argument("--iterations", type=int, help="override the config's iterations")
-    p.add_argument("--vocal-fingerprint", help="the vocal's fingerprint cache (`vocalsep fingerprint VOCAL -o "
-                   "DIR`), read instead of fingerprinting the vocal again")
-    p.add_argument("--config", help="config.yaml to take the fingerprint settings from")
-    p.set_defaults(func=_match)
-
-    p = subparsers.add_parser("report", help="metrics.csv and summary.png from metrics.json files")
-    p.add_argument("metrics", nargs="+", help="metrics.json files (any branch)")
-    p.add_argument("-o", "--out", required=True, help="folder for metrics.csv and summary.png")
-    p.set_defaults(func=_report)
-
 
 def _fingerprint(args):
-    from .song import fingerprint_song
-
-    fp = _section(args.config)
+    fp = fingerprint_section(args.config)
     paths = fingerprint_song(args.audio, args.out, tuple(fp["scales"]), fp["hop_fraction"])
     print(f"{len(paths)} views written under {args.out}")
-
-
-def _match(args):
-    import torch
-
-    from ..device import pick_device
-    from ..matching import MatchSettings
-    from .song import output_paths, separate_song
-
-    fp = dict(_section(args.config))
-    if args.iterations is not None:
-        fp["iterations"] = args.iterations
-    torch.set_num_threads(fp.get("threads", 2))
-    methods = separate_song(args.mix, args.vocal, output_paths(args.out), args.song or Path(args.out).name,
-                            args.mode, MatchSettings.from_config(fp), fp["repet_segment_seconds"],
-                            pick_device(fp.get("device", "cpu")), vocal_fingerprint=args.vocal_fingerprint)
-    print(json.dumps({m: round(s["vocals"]["SDR"], 2) for m, s in methods.items()}, indent=1))
-
-
-def _report(args):
-    from ..report import write_report
-
-    out = Path(args.out)
-    table = write_report(args.metrics, out / "metrics.csv", out / "summary.png")
-    print(f"{len(table)} rows -> {out / 'metrics.csv'}")

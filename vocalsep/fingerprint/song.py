@@ -1,40 +1,14 @@
-"""The two per-song jobs of the fingerprint branch.
+"""The per-song job of the fingerprint cache (rule fingerprint): one prepared source (mix or
+vocal), 19 views x all scales."""
 
-- `fingerprint_song`: the cache of one prepared source (mix or vocal), 19 views x all scales.
-- `separate_song`: fingerprint matching, the baselines on the same STFT, their BSS Eval scores,
-  the wavs and the pictures, for one paired song.
-"""
-
-import itertools
 import logging
 import time
-from pathlib import Path
-
-import numpy as np
-import torch
 
 from .. import SAMPLE_RATE
-from ..audio import load_mono, write_wav
-from ..errors import InputError
+from ..audio import load_mono
 from .cache import write_fingerprint
-from .stft import stft
 
 log = logging.getLogger(__name__)
-
-MATCHING = "fingerprint_matching"
-MATCHING_MAGNITUDE = "fingerprint_matching_magnitude"  # the matched mask itself, when rendered otherwise
-
-
-def load_pair(mix_path, vocal_path, sr=SAMPLE_RATE):
-    """A prepared pair as two float32 arrays of equal length (InputError if they differ)."""
-    mix = load_mono(mix_path, sr)
-    vocal = load_mono(vocal_path, sr)
-    if len(mix) != len(vocal):
-        raise InputError(vocal_path, f"has {len(vocal)} samples but its mix {mix_path} has {len(mix)}: "
-                         "a prepared pair must have equal lengths (rerun the preparation)")
-    if not np.any(vocal):
-        raise InputError(vocal_path, "is silent: there is no vocal to match")
-    return mix, vocal
 
 
 def fingerprint_song(audio_path, out_dir, scales, hop_fraction, sr=SAMPLE_RATE):
@@ -45,76 +19,3 @@ def fingerprint_song(audio_path, out_dir, scales, hop_fraction, sr=SAMPLE_RATE):
     log.info("%s: %d views in %.1f s (%.1f s of audio)", audio_path, len(paths), time.perf_counter() - t0,
              len(signal) / sr)
     return paths
-
-
-def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_segment_seconds=30.0,
-                  device="cpu", sr=SAMPLE_RATE, vocal_fingerprint=None):
-    """Run matching + baselines on one pair and write every output.
-
-    outputs: mapping with keys vocal, accompaniment, mixture, target, loss_plot, spectrograms,
-    metrics (file paths). vocal_fingerprint: the vocal's cache folder, read by the matching
-    instead of fingerprinting the vocal again. Returns the methods' scores.
-    """
-    from ..baselines import iter_baselines
-    from ..evaluate import score_methods, write_metrics
-    from ..matching import checked_views, loss_reduction, match, render_gain
-    from ..plots import loss_plot, spectrogram_plot
-    from .views import VIEW_NAMES
-
-    mix, vocal = load_pair(mix_path, vocal_path, sr)
-    accompaniment = mix - vocal
-    t0 = time.perf_counter()
-    est, mask, history = match(mix, vocal, sr, settings, device=device, vocal_fingerprint=vocal_fingerprint)
-    seconds = time.perf_counter() - t0
-    log.info("matching: %.1f s for %.1f s of audio", seconds, len(mix) / sr)
-    write_wav(outputs["vocal"], est, sr)
-    write_wav(outputs["accompaniment"], mix - est, sr)
-    write_wav(outputs["mixture"], mix, sr)
-    write_wav(outputs["target"], vocal, sr)
-    t1 = time.perf_counter()
-    ours = [(MATCHING, (est, mix - est))]
-    if settings.render != "magnitude":  # also score the matched mask itself: what the fingerprint saw
-        ours.append((MATCHING_MAGNITUDE, _render(mix, mask, settings)))
-    estimates = itertools.chain(ours, iter_baselines(mix, vocal, sr, settings.mask_n_fft, settings.mask_hop,
-                                                     repet_segment_seconds))
-    methods = score_methods(vocal, accompaniment, estimates, sr)
-    log.info("baselines and scores: %.1f s", time.perf_counter() - t1)
-    reduction = loss_reduction(history)
-    write_metrics(outputs["metrics"], song, mode, methods, extra={
-        "method_columns": {MATCHING: {"fingerprint_loss_reduction": reduction}},
-        "fingerprint_loss": {"initial": history["initial"], "final": history["final"],
-                             "reduction": reduction, "evaluated_on": checked_views(history),
-                             "note": "1 - final/initial fingerprint loss of the mix masked by the matched mask "
-                                     "(both on the same views, every scale): not a separation quality measure"},
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
-        "seconds": {"matching": seconds, "audio": len(mix) / sr},
-    })
-    loss_plot(history, VIEW_NAMES, settings.scales, outputs["loss_plot"])
-    with torch.no_grad():
-        spec = [stft(torch.from_numpy(np.asarray(x, dtype=np.float32)), settings.mask_n_fft,
-                     settings.mask_hop).numpy() for x in (vocal, mix, est)]
-    gain = render_gain(mask, settings.render, history["accompaniment_mask"])
-    spectrogram_plot(*spec, gain, sr, settings.mask_hop, outputs["spectrograms"],
-                     mask_title=f"Gain applied (fingerprint matching, {settings.render})")
-    return methods
-
-
-def _render(mix, mask, settings):
-    """(vocal, accompaniment) rendered with the matched mask itself on the mix STFT."""
-    from ..baselines import render
-
-    with torch.no_grad():
-        X = stft(torch.from_numpy(np.asarray(mix, dtype=np.float32)), settings.mask_n_fft, settings.mask_hop)
-    vocal = render(X, mask, settings.mask_n_fft, settings.mask_hop, len(mix))
-    return vocal, mix - vocal
-
-
-def output_paths(folder):
-    """The outputs of separate_song inside one results folder."""
-    folder = Path(folder)
-    return {
-        "vocal": folder / "extracted_vocal.wav", "accompaniment": folder / "extracted_accompaniment.wav",
-        "mixture": folder / "1_original_mixture.wav", "target": folder / "2_target_vocal.wav",
-        "loss_plot": folder / "optimization_loss.png", "spectrograms": folder / "spectrograms.png",
-        "metrics": folder / "metrics.json",
-    }

@@ -1,0 +1,35 @@
+"""Which views each loss evaluation of one chunk's optimisation uses.
+
+Evaluating all 57 (view, scale) pairs costs about 13 times view 0 alone per step, so by default
+each Adam step evaluates view 0 and one other view drawn at random (an unbiased estimate of the
+same weighted loss, see loss.FingerprintLoss). The losses at both ends (of the constant starting
+mask and of the result), which the loss reduction compares, are evaluated on the same views:
+view 0 and `check_views` others drawn once (the same in every chunk of a song); every
+`monitor_every` steps, when set, all the views are.
+"""
+
+import numpy as np
+
+
+class ViewPlan:
+    """Which views each evaluation of one chunk's optimisation uses, drawn up front from the seed
+    (the same for every chunk of a song): the check views of both ends, each Adam step's views,
+    and `needed`, the views whose reference metrics are read (view 0 always, for stage 1)."""
+
+    def __init__(self, settings):
+        rng = np.random.default_rng(settings.seed)
+        self.check = draw_views(settings, rng, settings.check_views)
+        self.steps = [draw_views(settings, rng, settings.views_per_step or None) for _ in range(settings.iterations)]
+        used = set(settings.loss_views) if settings.monitor_every else set(self.check).union(*self.steps)
+        self.needed = sorted(used | {0})
+
+
+def draw_views(settings, rng, count):
+    """View 0 (when a loss view) and `count` other loss views drawn at random with the numpy
+    Generator rng; every loss view when count is None or covers them all."""
+    views = list(settings.loss_views)
+    others = [v for v in views if v != 0]
+    if count is None or count >= len(others):
+        return views
+    drawn = rng.choice(np.asarray(others), size=count, replace=False) if count else []
+    return sorted(({0} & set(views)) | {int(v) for v in drawn})

@@ -1,0 +1,49 @@
+"""Settings of fingerprint matching: the config.yaml `fingerprint:` section as a frozen dataclass."""
+
+from dataclasses import dataclass, field
+
+from ..fingerprint.metrics import GROUPS
+from ..fingerprint.views import N_VIEWS
+
+RENDERS = ("two_source", "wiener", "magnitude")  # the vocal's gain: see render.render_gain
+GROUP_NAMES = tuple(GROUPS)
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Settings of the optimisation (config.yaml `fingerprint:` section)."""
+
+    scales: tuple = (2048, 1024, 512)
+    hop_fraction: float = 0.5
+    mask_n_fft: int = 1024
+    mask_hop: int = 256
+    profile_iterations: int = 6   # stage 1: fixed-point updates matching view 0's profiles
+    iterations: int = 3           # stage 2: Adam steps on the whole fingerprint loss
+    learning_rate: float = 0.05   # Adam on the logits, cosine-decayed to 5 % of this
+    init_mask: float = 0.5
+    log_floor: float = 1e-5
+    group_weights: dict = field(default_factory=lambda: {g: 1.0 if g == "profile" else 0.1 for g in GROUP_NAMES})
+    loss_views: tuple = tuple(range(N_VIEWS))  # the views in the loss (all 19 by default)
+    other_views_weight: float = 0.25  # total weight of the loss views other than view 0 (view 0: 1)
+    views_per_step: int = 1      # 0: every loss view each step; k: view 0 + k others drawn per step
+    check_views: int = 3         # the losses at both ends: view 0 + k others drawn once (0: view 0 alone)
+    monitor_every: int = 0       # also evaluate every loss view (no gradient) every k steps (0: never)
+    render: str = "two_source"   # the vocal's gain: see render.render_gain ("two_source", "wiener", "magnitude")
+    chunk_seconds: float = 30.0
+    context_seconds: float = 0.5
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, section):
+        """Settings from the `fingerprint:` config section (missing keys take the defaults)."""
+        keys = cls.__dataclass_fields__
+        values = {k: v for k, v in (section or {}).items() if k in keys}
+        if "scales" in values:
+            values["scales"] = tuple(int(s) for s in values["scales"])
+        if "loss_views" in values:
+            values["loss_views"] = tuple(int(v) for v in values["loss_views"])
+        if "group_weights" in values:
+            values["group_weights"] = {**cls().group_weights, **values["group_weights"]}
+        if values.get("render", "two_source") not in RENDERS:
+            raise ValueError(f"fingerprint render must be one of {', '.join(RENDERS)}, not {values['render']!r}")
+        return cls(**values)
