@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from vocalsep.fingerprint import COLUMNS, N_METRICS, NOT_DIFFERENTIABLE, fingerprint_scale
 import vocalsep.fingerprint.fingerprint as fingerprint_module
-from vocalsep.fingerprint import cache
+from vocalsep.fingerprint import COLUMNS, N_METRICS, NOT_DIFFERENTIABLE, cache, fingerprint_scale
 from vocalsep.fingerprint.metrics import layout_for, window_metrics
-from vocalsep.fingerprint.stft import bin_frequencies, stft
+from vocalsep.stft import bin_frequencies, stft
 
 SR = 22050
 COL = {name: i for i, name in enumerate(COLUMNS)}

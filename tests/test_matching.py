@@ -7,13 +7,13 @@ import pytest
 import torch
 import yaml
 
-from vocalsep.audio import to_mono, resample
+from conftest import REPO
+from vocalsep.audio import resample, to_mono
 from vocalsep.baselines import METHODS, baselines, oracle_masks
 from vocalsep.demo import synthesise
 from vocalsep.errors import InputError
 from vocalsep.evaluate import score
 from vocalsep.fingerprint.cache import CachedFingerprint, write_fingerprint
-from vocalsep.fingerprint.stft import istft, stft
 from vocalsep.matching.adam import CosineAdam
 from vocalsep.matching.history import loss_reduction
 from vocalsep.matching.loss import FingerprintLoss, reference_metrics
@@ -21,7 +21,7 @@ from vocalsep.matching.optimise import chunks, match, optimise_mask
 from vocalsep.matching.profiles import match_profiles, signal_profiles
 from vocalsep.matching.render import render_gain
 from vocalsep.matching.settings import MatchSettings
-from conftest import REPO
+from vocalsep.stft import istft, stft
 
 SR = 22050
 
@@ -78,7 +78,7 @@ def test_the_mask_stays_in_0_1_and_the_loss_goes_down():
                              views_per_step=0)
     mask, history = optimise_mask(torch.from_numpy(mix), torch.from_numpy(vocal), SR, settings)
     assert mask.min() >= 0.0 and mask.max() <= 1.0
-    assert mask.shape == tuple(stft(torch.from_numpy(mix), 1024, 256).shape)
+    assert mask.shape == tuple(stft(torch.from_numpy(mix), settings.mask_n_fft, settings.mask_hop).shape)
     assert history["final"] < 0.7 * history["initial"]
     assert history["per_view"].shape == (25, 3, 19)
     assert np.isnan(history["per_view"][:, :, 1]).all() and not np.isnan(history["per_view"][:, :, 5]).any()
@@ -147,7 +147,7 @@ def test_chunks_cover_the_song_once_with_context_and_the_mask_joins():
     mix, vocal = pair(3.3, seed=3)
     est, mask, _ = match(mix, vocal, SR, settings)
     assert est.shape == mix.shape and np.isfinite(est).all()
-    assert mask.shape[0] == n // 256 + 1 and (mask > 0).all() and mask.max() <= 1.0
+    assert mask.shape[0] == n // settings.mask_hop + 1 and (mask > 0).all() and mask.max() <= 1.0
 
 
 def test_the_oracles_and_repet_sim_beat_the_floor_and_sum_to_the_mix():
@@ -279,7 +279,7 @@ def test_the_vocal_is_rendered_with_the_wiener_filter_of_both_matched_masks_unle
     assert runs["wiener"][2]["accompaniment_mask"] is None
     # the accompaniment's mask: stage 1 towards the profiles of mix minus vocal (one chunk here)
     settings = MatchSettings(profile_iterations=4)
-    X = stft(torch.from_numpy(mix), 1024, 256)
+    X = stft(torch.from_numpy(mix), settings.mask_n_fft, settings.mask_hop)
     with torch.no_grad():
         direct, _ = match_profiles(X, signal_profiles(torch.from_numpy(mix - vocal), SR, settings), SR, settings,
                                    len(mix))
@@ -289,7 +289,7 @@ def test_the_vocal_is_rendered_with_the_wiener_filter_of_both_matched_masks_unle
     for render, (est, mask, history) in runs.items():  # each run's own mask (rounding differs slightly)
         gain = {"two_source": mask**2 / np.maximum(mask**2 + m_a**2, 1e-12), "wiener": mask**2,
                 "magnitude": mask}[render]
-        want = istft(torch.from_numpy(gain) * X, 1024, 256, len(mix)).numpy()
+        want = istft(torch.from_numpy(gain) * X, settings.mask_n_fft, settings.mask_hop, len(mix)).numpy()
         np.testing.assert_allclose(est, want, atol=1e-6)
         np.testing.assert_array_equal(render_gain(mask, render, history["accompaniment_mask"]), gain)
     with pytest.raises(ValueError, match="needs the accompaniment"):

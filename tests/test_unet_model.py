@@ -12,8 +12,8 @@ from vocalsep.models import pretrained
 from vocalsep.models.parts import SameConv2d, SameConvTranspose2d, same_padding
 from vocalsep.models.tf_bundle import read_bundle, read_index
 from vocalsep.models.vocal_unet import VocalUNet
+from vocalsep.stft import HALF_RATE_GRID, SPLEETER_GRID, grid_stft, overlap_add, padded
 from vocalsep.unet.separate import POSTPROCESS, SEGMENT, export_model, load_model, separate_grid
-from vocalsep.unet.spectrogram import HALF_RATE_GRID, SPLEETER_GRID, overlap_add, padded, stft
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_spleeter_stft_inverts_exactly_and_grids_share_bin_and_frame_spacing(gri
     rng = np.random.default_rng(0)
     wave = torch.from_numpy(rng.standard_normal((2, 30011)).astype(np.float32))
     signal = padded(wave, grid)
-    spec = stft(signal, grid)
+    spec = grid_stft(signal, grid)
     assert spec.shape == (2, grid.frames(30011), grid.n_fft // 2 + 1)
     back = overlap_add(spec, grid)[:, grid.n_fft:grid.n_fft + 30011]
     assert torch.allclose(back, wave, atol=1e-4)
@@ -153,7 +153,7 @@ def test_half_rate_magnitudes_meet_spleeters_scale():
     peaks = []
     for grid in (SPLEETER_GRID, HALF_RATE_GRID):
         x = torch.from_numpy(tone[:: 44100 // grid.sample_rate].copy())[None]
-        peaks.append(float(stft(padded(x, grid), grid).abs().amax()) * grid.scale)
+        peaks.append(float(grid_stft(padded(x, grid), grid).abs().amax()) * grid.scale)
     assert peaks[1] == pytest.approx(peaks[0], rel=0.02)
 
 

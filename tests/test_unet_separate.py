@@ -142,11 +142,11 @@ def test_separate_command_reports_bad_files_and_models_by_name(tmp_path, song_44
 @pytest.mark.skipif(not native_bfloat16(torch.device("cpu")), reason="this CPU has no native bfloat16")
 def test_bfloat16_network_gives_nearly_the_float32_estimates(song_44k):
     from vocalsep.models.pretrained import load_pretrained
-    from vocalsep.unet.spectrogram import SPLEETER_GRID, padded, stft
+    from vocalsep.stft import SPLEETER_GRID, grid_stft, padded
 
     model = load_pretrained()
     wave = torch.from_numpy(np.ascontiguousarray(song_44k.T))
-    mag = stft(padded(wave, SPLEETER_GRID), SPLEETER_GRID)[..., :1024].abs()
+    mag = grid_stft(padded(wave, SPLEETER_GRID), SPLEETER_GRID)[..., :1024].abs()
     v32, a32 = estimate(model, mag)
     v16, a16 = estimate(model, mag, bfloat16=True)
     assert not torch.equal(v16, v32)  # it did run in bfloat16

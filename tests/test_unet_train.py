@@ -7,9 +7,9 @@ import torch
 
 from vocalsep.demo import synthesise
 from vocalsep.errors import InputError
+from vocalsep.stft import HALF_RATE_GRID, grid_stft, padded
 from vocalsep.unet.data import PatchSampler, Track, musdb_tracks, rtg_tracks, split_by_song
 from vocalsep.unet.separate import load_model
-from vocalsep.unet.spectrogram import HALF_RATE_GRID, padded, stft
 from vocalsep.unet.train import TrainSettings, export, magnitudes, train
 
 SR = 22050
@@ -123,7 +123,7 @@ def test_a_corrupt_checkpoint_is_refused_with_the_file_named(tmp_path):
 def test_training_patches_see_the_magnitudes_separation_feeds_the_network():
     track = demo_track(2, 3.0)
     grid, cfg = HALF_RATE_GRID, small_config()
-    song = stft(padded(torch.from_numpy(track.mixture)[None], grid), grid)[..., : grid.bins].abs() * grid.scale
+    song = grid_stft(padded(torch.from_numpy(track.mixture)[None], grid), grid)[..., : grid.bins].abs() * grid.scale
     j = 20  # frame j of the padded song starts j * hop - n_fft samples into the song
     start = j * grid.hop - grid.n_fft
     patch = torch.from_numpy(track.mixture[start:start + cfg.patch_samples()])[None]

@@ -12,7 +12,7 @@ accompaniment estimate is the mix minus the vocal estimate.
 import numpy as np
 import torch
 
-from .fingerprint.stft import istft, stft
+from .stft import istft, stft
 
 ORACLES = ("IRM2", "IRM1", "IBM")
 METHODS = (*ORACLES, "REPET-SIM", "mixture")

@@ -14,7 +14,8 @@ from .errors import InputError
 
 # Modules that contribute sub-commands (each has add_parser(subparsers)).
 COMMAND_MODULES = [
-    "vocalsep.prepare", "vocalsep.carvana.cli", "vocalsep.unet.cli", "vocalsep.fingerprint.cli", "vocalsep.matching.cli",
+    "vocalsep.prepare", "vocalsep.carvana.cli", "vocalsep.unet.cli", "vocalsep.fingerprint.cli",
+    "vocalsep.matching.cli",
 ]
 
 

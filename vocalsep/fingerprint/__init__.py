@@ -4,10 +4,10 @@ One code path in torch serves the cached fingerprint (no gradient) and the diffe
 matching loss (vocalsep.matching.loss), which imports this package (never the other way).
 """
 
-from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, window_metrics
-from .stft import bin_frequencies, hop_length, istft, stft
-from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES, compute_views, pooled_frequencies
+from ..stft import bin_frequencies, hop_length, istft, stft
 from .fingerprint import ScaleFingerprint, fingerprint_scale, fingerprint_signal
+from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, window_metrics
+from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES, compute_views, pooled_frequencies
 
 __all__ = [
     "COLUMNS", "GROUPS", "N_METRICS", "NOT_DIFFERENTIABLE", "N_VIEWS", "POOLED", "VIEW_DESCRIPTIONS",

@@ -23,9 +23,9 @@ import torch
 from .. import __version__
 from ..errors import InputError, disk_full
 from ..parallel import cpu_workers
+from ..stft import bin_frequencies, frame_count, hop_length, stft
 from .fingerprint import block_metrics, window_blocks
 from .metrics import COLUMNS, GROUPS, N_METRICS, NOT_DIFFERENTIABLE, PROFILE_POINTS, Anchors, layout_for
-from .stft import bin_frequencies, frame_count, hop_length, stft
 from .views import N_VIEWS, POOLED, VIEW_DESCRIPTIONS, VIEW_NAMES, pooled_frequencies
 
 

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 import torch
 
 from ..parallel import SERIAL
+from ..stft import bin_frequencies, hop_length, stft
 from .metrics import Anchors, window_metrics
-from .stft import bin_frequencies, hop_length, stft
 from .views import compute_views, pooled_frequencies
 
 

@@ -93,7 +93,7 @@ def _stencil_weights(dtype, device_type):
     neighbourhood (time offset major), the 3x3 kernels in its centre."""
     pics = {**kernels_3x3(), "blob": blob_kernel()}
     rows = []
-    for name, pic in pics.items():
+    for pic in pics.values():
         k = pic.T  # (t, f)
         if k.shape[0] == 3:
             k = torch.nn.functional.pad(k, (1, 1, 1, 1))

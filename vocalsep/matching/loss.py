@@ -17,9 +17,9 @@ import torch
 
 from ..fingerprint.fingerprint import HALO, block_views, scale_metrics, window_blocks
 from ..fingerprint.metrics import COLUMNS, GROUPS, NOT_DIFFERENTIABLE, Anchors, window_metrics
-from ..fingerprint.stft import bin_frequencies, hop_length, stft
 from ..fingerprint.views import N_VIEWS, POOLED, pooled_frequencies
 from ..parallel import SERIAL
+from ..stft import bin_frequencies, hop_length, stft
 from .settings import GROUP_NAMES
 
 LOG_COLUMNS = tuple(range(GROUPS["profile"].start, GROUPS["bands"].stop)) + (COLUMNS.index("energy"),)

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from ..fingerprint.cache import CachedFingerprint
-from ..fingerprint.stft import hop_length, istft, stft
 from ..fingerprint.views import N_VIEWS
 from ..parallel import SERIAL, cpu_workers
+from ..stft import hop_length, istft, stft
 from . import history as histories
 from .adam import CosineAdam
 from .loss import FingerprintLoss, reference_metrics, to_device

