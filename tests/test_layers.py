@@ -1,6 +1,6 @@
 """The package's imports go one way: from a higher layer down, never up.
 
-The layers are the README's layout table (section "The package"), lowest first. A module may
+The layers are the README's table (section "The package"), lowest first. A module may
 import modules of its own layer and of the layers below. The imports are read from the source
 (`vocalsep.codehash`), lazy imports inside functions included, so a cycle hidden in a function
 fails too.
