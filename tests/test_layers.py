@@ -89,3 +89,27 @@ def test_the_check_catches_an_upward_import(tmp_path):
     assert "vocalsep.report" in names
     assert layer_of("vocalsep.report") > layer_of("vocalsep.audio")
 
+
+
+def readme_layers() -> list[tuple[str, list[str]]]:
+    """The README's table of layers (section "The package"), as (layer, module prefixes) rows."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("### The package", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or cells[0] in ("layer (lowest first)", "---"):
+            continue
+        names = [n.strip("`/") for n in cells[1].split(", ")]
+        rows.append((cells[0], ["vocalsep" if n == "__init__" else f"vocalsep.{n.replace('/', '.')}" for n in names]))
+    return rows
+
+
+def test_readme_table_lists_the_same_layers():
+    assert readme_layers() == LAYERS, "the README's layer table and LAYERS here disagree; keep them one list"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_no_module_over_350_lines(path: Path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 350, f"{path.relative_to(REPO)} has {lines} lines; split it by job (at most 350)"
