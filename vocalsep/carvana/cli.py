@@ -1,21 +1,29 @@
 """Commands: carvana-generate (synthetic cars), carvana-train, carvana-predict (masks for any folder)."""
 
+from __future__ import annotations
+
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .synth import generate
 from .train import TrainSettings, train
 
+if TYPE_CHECKING:
+    import argparse
 
-def _generate(args):
+
+def _generate(args: argparse.Namespace) -> int:
+    """carvana-generate: write the synthetic set."""
     ids = generate(args.output, cars=args.cars, views=args.views, width=args.width, height=args.height,
                    seed=args.seed)
     print(f"{len(ids)} images of {args.cars} cars written to {args.output}")
     return 0
 
 
-def _train(args):
+def _train(args: argparse.Namespace) -> int:
+    """carvana-train: settings from --settings, overridden by the options given."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     settings = TrainSettings.from_dict(json.loads(Path(args.settings).read_text()) if args.settings else {})
     for name in ("epochs", "batch_size", "learning_rate", "scale", "seed", "device"):
@@ -28,7 +36,8 @@ def _train(args):
     return 0
 
 
-def _predict(args):
+def _predict(args: argparse.Namespace) -> int:
+    """carvana-predict: masks (and an overlay picture) for a folder of images."""
     from .predict import predict_folder
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -38,7 +47,12 @@ def _predict(args):
     return 0
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the carvana-generate, carvana-train and carvana-predict commands to the `vocalsep` command line.
+
+    Args:
+        subparsers: the `vocalsep` parser's subcommands, from ArgumentParser.add_subparsers.
+    """
     p = subparsers.add_parser("carvana-generate", help="write synthetic cars in the Carvana layout")
     p.add_argument("output", help="folder that receives imgs/ and masks/")
     p.add_argument("--cars", type=int, default=48)

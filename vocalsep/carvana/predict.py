@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,20 @@ from .metrics import mask_scores, predict_mask
 LOG = logging.getLogger("vocalsep.carvana")
 
 
-def load_model(path, device=None):
-    """(UNet in eval mode on `device`, its checkpoint dict) from model.pth or checkpoint_epoch{N}.pth."""
+def load_model(path: str | Path, device: torch.device | str | None = None) -> tuple[UNet, dict]:
+    """A trained U-Net from model.pth or checkpoint_epoch{N}.pth, ready to predict.
+
+    Args:
+        path: a model.pth or checkpoint written by Carvana training.
+        device: where the model goes (default: pick_device's choice).
+
+    Returns:
+        (the UNet in eval mode on `device`, the checkpoint dict: "model_config", "model" and,
+        from training, "scale", "epoch", "val_dice", "settings").
+
+    Raises:
+        InputError: when the file is missing or is not a Carvana U-Net checkpoint.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "does not exist (expected a model.pth written by Carvana training)")
@@ -34,11 +47,20 @@ def load_model(path, device=None):
     return model.to(device).eval(), state
 
 
-def predict_image(model, image, scale, threshold=0.5):
-    """Class-index mask (H, W) uint8 at the image's own size, for an RGB uint8 array (H, W, 3).
+def predict_image(model: UNet, image: np.ndarray, scale: float, threshold: float = 0.5) -> np.ndarray:
+    """The predicted mask of one image, at the image's own size.
 
     The image is reduced by `scale` (as in training), the logits are brought back to full size
-    bilinearly, then thresholded (one class) or arg-maxed.
+    bilinearly, then thresholded (one class) or arg-maxed. Mixed precision on CUDA only.
+
+    Args:
+        model: a U-Net (as from load_model), on the device to compute on.
+        image: RGB uint8 array (H, W, 3).
+        scale: the factor the model was trained at (bicubic reduction of the image).
+        threshold: probability above which a pixel is car (one class only).
+
+    Returns:
+        uint8 array (H, W) of class indices (0/1 for one class).
     """
     device = next(model.parameters()).device
     h, w = image.shape[:2]
@@ -53,15 +75,31 @@ def predict_image(model, image, scale, threshold=0.5):
     return predict_mask(logits, threshold)[0].to(torch.uint8).cpu().numpy()
 
 
-def save_mask_png(path, mask, n_classes):
-    """A predicted mask as PNG: 0/255 for one class, class indices otherwise."""
+def save_mask_png(path: str | Path, mask: np.ndarray, n_classes: int) -> None:
+    """Write a predicted mask as a grey PNG: 0/255 for one class, class indices otherwise.
+
+    Args:
+        path: the PNG file (written atomically, folders created).
+        mask: (H, W) class indices.
+        n_classes: the model's classes; 1 writes the mask as 0/255 so it is visible.
+    """
     values = mask * 255 if n_classes == 1 else mask
     img = Image.fromarray(values.astype(np.uint8), mode="L")
     atomic_write_bytes(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
-def overlay(image, pred, truth=None):
-    """RGB picture: prediction tinted green; with the truth, missed car pixels blue, false car red."""
+def overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None = None) -> np.ndarray:
+    """A picture of a prediction over its image: predicted car green; with the truth, missed car
+    pixels blue and false car red.
+
+    Args:
+        image: RGB uint8 array (H, W, 3), darkened under the tints.
+        pred: (H, W) predicted class indices; any non-zero value is car.
+        truth: (H, W) true class indices, or None to show the prediction alone.
+
+    Returns:
+        RGB uint8 array (H, W, 3).
+    """
     out = image.astype(np.float32) * 0.55
     car = pred > 0
     colours = {"hit": (0, 200, 0), "false": (230, 0, 0), "missed": (0, 80, 255)}
@@ -72,8 +110,14 @@ def overlay(image, pred, truth=None):
     return np.uint8(np.clip(out, 0, 255))
 
 
-def save_overlay_grid(path, tiles, columns=4):
-    """Tiles (RGB arrays, resized to the first one's size) side by side in rows, as a PNG."""
+def save_overlay_grid(path: str | Path, tiles: Sequence[np.ndarray], columns: int = 4) -> None:
+    """Write tiles side by side in rows, as a PNG (white where the last row is short).
+
+    Args:
+        path: the PNG file (written atomically, folders created).
+        tiles: RGB uint8 arrays (H, W, 3), at least one; all are resized to the first one's size.
+        columns: tiles per row.
+    """
     h, w = tiles[0].shape[:2]
     tiles = [t if t.shape[:2] == (h, w) else np.asarray(Image.fromarray(t).resize((w, h))) for t in tiles]
     rows = (len(tiles) + columns - 1) // columns
@@ -93,11 +137,24 @@ def _one_view_per_car_first(ids):
     return [v[k] for k in range(rounds) for v in views.values() if k < len(v)]
 
 
-def predict_folder(model_path, images_dir, out_dir, threshold=0.5, scale=None, device="auto", overlay_path=None):
-    """Write out_dir/<id>_mask.png for every image in images_dir; returns the ids.
+def predict_folder(model_path: str | Path, images_dir: str | Path, out_dir: str | Path, threshold: float = 0.5,
+                   scale: float | None = None, device: str = "auto",
+                   overlay_path: str | Path | None = None) -> list[str]:
+    """Write out_dir/<id>_mask.png for every image in images_dir.
 
-    `scale` defaults to the scale the model was trained at. An image that cannot be read
-    stops the run with an InputError naming it.
+    An image that cannot be read stops the run with an InputError naming it.
+
+    Args:
+        model_path: model.pth (or a checkpoint) from Carvana training.
+        images_dir: a folder of images, of any size.
+        out_dir: the folder that receives the masks.
+        threshold: probability above which a pixel is car (one class only).
+        scale: image scale for the network (default: the scale the model was trained at).
+        device: "auto", "cuda", "mps" or "cpu", as for pick_device.
+        overlay_path: where to write a PNG of the first 8 images with their masks (None: none).
+
+    Returns:
+        The image ids, in file-name order.
     """
     model, state = load_model(model_path, pick_device(device))
     scale = state.get("scale", 1.0) if scale is None else scale
@@ -115,13 +172,33 @@ def predict_folder(model_path, images_dir, out_dir, threshold=0.5, scale=None, d
     return list(images)
 
 
-def evaluate(model_path, data_dir, split_path, predictions_dir, overlay_path, metrics_path,
-             threshold=0.5, device="auto", subset="test", overlay_count=8):
+def evaluate(model_path: str | Path, data_dir: str | Path, split_path: str | Path, predictions_dir: str | Path,
+             overlay_path: str | Path, metrics_path: str | Path, threshold: float = 0.5, device: str = "auto",
+             subset: str = "test", overlay_count: int = 8) -> dict:
     """Predict the held-out images of a split, score them against their masks, write the results.
 
     Writes predictions_dir/<id>_mask.png, an overlay picture of the first `overlay_count`
-    images, one view per car first (green: correct car pixels, red: false car, blue: missed car) and metrics.json with
-    the mean Dice and IoU at full resolution and per image. Returns the metrics dict.
+    images, one view per car first (green: correct car pixels, red: false car, blue: missed
+    car) and metrics.json with the mean Dice and IoU at full resolution and per image.
+
+    Args:
+        model_path: model.pth from Carvana training.
+        data_dir: the Carvana folder (imgs/, masks/) the model was trained on.
+        split_path: the split.json written by that training.
+        predictions_dir: the folder that receives the predicted masks.
+        overlay_path: the overlay PNG.
+        metrics_path: the metrics JSON.
+        threshold: probability above which a pixel is car (one class only).
+        device: "auto", "cuda", "mps" or "cpu", as for pick_device.
+        subset: the split's part to score, "test" or "val"; an empty part falls back to "val".
+        overlay_count: how many images the overlay shows.
+
+    Returns:
+        The metrics written: "subset", "images", "cars", mean "dice" and "iou", "threshold",
+        "scale", "model_epoch", "model_val_dice" and "per_image" ({id: {"dice", "iou"}}).
+
+    Raises:
+        InputError: when the model, the split or an image of the split is missing or unreadable.
     """
     model, state = load_model(model_path, pick_device(device))
     try:

@@ -40,11 +40,19 @@ class CarStyle:
 
 
 def _random_colour(rng, dark=0, light=255):
+    """An (r, g, b) tuple of ints, each in [dark, light)."""
     return tuple(int(c) for c in rng.integers(dark, light, size=3))
 
 
-def random_style(rng):
-    """A random car: hatchback to SUV proportions, any colour (greys and whites common)."""
+def random_style(rng: np.random.Generator) -> CarStyle:
+    """A random car: hatchback to SUV proportions, any colour (greys and whites common).
+
+    Args:
+        rng: the random generator to draw from.
+
+    Returns:
+        The car's style, shared by all its views.
+    """
     length = rng.uniform(0.45, 0.75)
     if rng.random() < 0.4:  # white, black, silver cars, as in a real car park
         grey = int(rng.choice([20, 40, 150, 190, 235]) + rng.integers(-15, 15))
@@ -213,8 +221,21 @@ def _render_car(style, view_angle, w, h, rng):
     return car, cover, shadow
 
 
-def render_view(style, view_angle, w, h, rng):
-    """One photograph: (RGB image of size w x h, boolean mask of the car)."""
+def render_view(style: CarStyle, view_angle: float, w: int, h: int,
+                rng: np.random.Generator) -> tuple[Image.Image, np.ndarray]:
+    """One photograph of a car over a random scene, with its mask.
+
+    Args:
+        style: the car.
+        view_angle: the car's turn about its vertical axis, in radians (0: side view, nose right).
+        w: image width in pixels.
+        h: image height in pixels.
+        rng: the random generator of the scene, placement, lighting and noise.
+
+    Returns:
+        (RGB image of size w x h, boolean mask (h, w): True where the car covers at least half
+        the pixel).
+    """
     scene = _background(rng, w * SUPERSAMPLE, h * SUPERSAMPLE)
     car, cover, shadow = _render_car(style, view_angle, w, h, rng)
     shade = Image.new("L", scene.size, 0)
@@ -235,23 +256,51 @@ def render_view(style, view_angle, w, h, rng):
     return Image.fromarray(np.uint8(np.clip(img, 0, 255))), coverage >= 128
 
 
-def car_id(rng):
-    """A Carvana-like car id: 12 hex digits."""
+def car_id(rng: np.random.Generator) -> str:
+    """A Carvana-like car id: 12 hex digits.
+
+    Args:
+        rng: the random generator to draw the digits from.
+
+    Returns:
+        The id, e.g. "0cdf5b5d0ce1".
+    """
     return "".join(rng.choice(list("0123456789abcdef"), size=12))
 
 
-def save_mask_gif(path, mask):
-    """Write a boolean mask as a palette GIF with indices 0/1 (black/white), like Carvana's."""
+def save_mask_gif(path: str | Path, mask: np.ndarray) -> None:
+    """Write a boolean mask as a palette GIF with indices 0/1 (black/white), like Carvana's.
+
+    Args:
+        path: the GIF file (written atomically, folders created).
+        mask: (H, W) boolean or 0/1 array.
+    """
     img = Image.fromarray(np.asarray(mask, np.uint8), mode="P")
     img.putpalette([0, 0, 0, 255, 255, 255] + [0, 0, 0] * 254)
     atomic_write_bytes(path, lambda tmp: img.save(tmp, format="GIF"))
 
 
-def generate(out_dir, cars=48, views=16, width=240, height=160, seed=0, quality=90):
+def generate(out_dir: str | Path, cars: int = 48, views: int = 16, width: int = 240, height: int = 160,
+             seed: int = 0, quality: int = 90) -> list[str]:
     """Write `cars` synthetic cars x `views` views into out_dir/imgs and out_dir/masks.
 
     Cars are drawn from seed-derived generators, so the first k cars of a bigger set are the
-    same as those of a smaller one. Returns the list of image ids (<carid>_<view:02d>).
+    same as those of a smaller one. Also writes out_dir/synthetic.json with the arguments.
+
+    Args:
+        out_dir: the folder that receives imgs/<id>.jpg, masks/<id>_mask.gif and synthetic.json.
+        cars: number of cars.
+        views: views per car, evenly spaced around it (Carvana: 16).
+        width: image width in pixels.
+        height: image height in pixels.
+        seed: the seed of the whole set.
+        quality: JPEG quality of the images.
+
+    Returns:
+        The image ids (<carid>_<view:02d>), car by car.
+
+    Raises:
+        ValueError: on fewer than 1 car or view, or an image smaller than 8 x 8 pixels.
     """
     out_dir = Path(out_dir)
     if cars < 1 or views < 1 or width < 8 or height < 8:

@@ -11,8 +11,10 @@ epoch loop are vocalsep.training's; this module wires in the data, loss, Dice an
 import copy
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Self
 
 import torch
 from torch.utils.data import DataLoader
@@ -43,13 +45,19 @@ RESUMABLE_CHANGES = ("epochs", "device", "keep_checkpoints")
 CURVE = Curve(title="Carvana U-Net training", losses={"train_loss": "training"},
               loss_label="training loss (BCE + Dice)", scores={"val_dice": "validation"},
               score_label="validation Dice", score_limits=(0, 1))
-# Channels-last activations: ~15% faster convolutions on the CPU, and what tensor cores want.
+# Channels-last activations: faster convolutions on the CPU, and the layout tensor cores want.
 CHANNELS_LAST = torch.channels_last
 
 
 @dataclass
 class TrainSettings:
-    """What a training run does (config.yaml's carvana.train section)."""
+    """What a training run does (config.yaml's carvana.train section).
+
+    Sizes of the network (base_channels, depth, bilinear, n_classes) are UNet's arguments;
+    scale is the image scale of both training and prediction; the fractions are of the cars,
+    never of the views. All settings but epochs, device and keep_checkpoints fix what an
+    epoch computes, so a run resumes only from checkpoints made with the same values.
+    """
 
     epochs: int = 10
     batch_size: int = 8
@@ -72,12 +80,30 @@ class TrainSettings:
     keep_checkpoints: int = 0     # keep only the last N epochs' checkpoints (and the best one); 0: all
 
     @classmethod
-    def from_dict(cls, values):
+    def from_dict(cls, values: dict) -> Self:
+        """Settings from a mapping (a config section), defaults for the keys it lacks.
+
+        Args:
+            values: {setting name: value}.
+
+        Returns:
+            The settings.
+
+        Raises:
+            ValueError: on a key that is not a setting (a misspelt setting).
+        """
         return dataclass_from_dict(cls, values, "Carvana training")
 
 
-def checkpoints_in(folder):
-    """{epoch: path} of the checkpoint_epoch{N}.pth files in a folder."""
+def checkpoints_in(folder: str | Path) -> dict[int, Path]:
+    """The per-epoch checkpoints of a training run.
+
+    Args:
+        folder: the run's checkpoint folder.
+
+    Returns:
+        {epoch: path} of the checkpoint_epoch{N}.pth files in the folder.
+    """
     return Checkpointer(folder, CHECKPOINT_NAME).files()
 
 
@@ -88,13 +114,20 @@ def _settings_hash(settings, split, run_tag):
     return settings_hash(content)
 
 
-def recalibrate_batchnorm(model, loader, device, max_batches=8):
+def recalibrate_batchnorm(model: torch.nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                          device: torch.device, max_batches: int = 8) -> None:
     """Set batch-norm running statistics to their average over some training batches.
 
     With few steps per epoch the running averages (momentum 0.1) still remember their
     initial values and an eval-mode network predicts nothing at all in the first epochs;
     averaging over batches seen with the current weights fixes that ("precise BN").
-    Forward passes only, no random numbers drawn.
+    Forward passes only, no random numbers drawn. Leaves the model in training mode.
+
+    Args:
+        model: the network, on `device`.
+        loader: (images, masks) batches of training images, unmirrored; masks are not used.
+        device: where the images go.
+        max_batches: the most batches to average over.
     """
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
@@ -111,8 +144,22 @@ def recalibrate_batchnorm(model, loader, device, max_batches=8):
         m.momentum = momentum
 
 
-def evaluate_dice(model, loader, device, amp):
-    """Mean per-image Dice of thresholded (or argmax) predictions over a loader."""
+def evaluate_dice(model: UNet, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
+                  amp: bool) -> float:
+    """Mean per-image Dice of thresholded (or argmax) predictions over a loader.
+
+    With several classes each image's Dice is the mean over its foreground classes.
+    The model is left in training mode.
+
+    Args:
+        model: the network, on `device`.
+        loader: (images (N, 3, H, W), masks (N, H, W)) batches.
+        device: where the batches go.
+        amp: predict in mixed precision (autocast).
+
+    Returns:
+        The mean Dice over all images of the loader (0 for an empty loader).
+    """
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
@@ -132,16 +179,31 @@ def evaluate_dice(model, loader, device, amp):
     return total / max(count, 1)
 
 
-def train(data_dir, out_dir, settings, checkpoint_dir=None, run_tag="", progress=None):
+def train(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings | dict,
+          checkpoint_dir: str | Path | None = None, run_tag: str = "", progress: bool | None = None) -> dict:
     """Train (or resume training) on data_dir/imgs + masks; write the results into out_dir.
 
     Writes out_dir/split.json (train/val/test ids, by car), out_dir/training.csv,
     out_dir/training.png and out_dir/model.pth (the weights of the epoch with the best
     validation Dice), all at the end, so an interrupted run leaves none of them behind.
-    Checkpoints and a training.csv updated every epoch go to checkpoint_dir (default
-    out_dir/checkpoints).
-    `run_tag` (e.g. a code hash) is part of what a checkpoint must match to be resumed.
-    Returns a summary dict.
+    Checkpoints and a training.csv updated every epoch go to checkpoint_dir.
+
+    Args:
+        data_dir: a Carvana folder (imgs/, masks/).
+        out_dir: the folder for the results.
+        settings: the training settings, or a mapping of them (as TrainSettings.from_dict).
+        checkpoint_dir: the folder of the checkpoints (default out_dir/checkpoints).
+        run_tag: a tag (e.g. a code hash) a checkpoint must match to be resumed.
+        progress: a progress bar per epoch (None: when the output is a terminal).
+
+    Returns:
+        A summary: "epochs" (in the history, resumed ones included), "resumed_from" (the last
+        epoch found, 0 for a fresh run), "best_epoch", its "val_dice", "history" (one row an
+        epoch) and "device".
+
+    Raises:
+        InputError: on a problem with an input file (see scan_pairs).
+        ValueError: on unknown settings, too few cars for the split, or epochs below 1.
     """
     if isinstance(settings, dict):
         settings = TrainSettings.from_dict(settings)

@@ -11,9 +11,20 @@ class UNet(nn.Module):
 
     n_classes == 1: one logit per pixel (sigmoid, binary mask); n_classes > 1: softmax classes.
     `base` is the width of the first level (64 in the paper), doubled at each of `depth` levels.
+
+    Args:
+        n_channels: channels of the input image (3 for RGB).
+        n_classes: output classes; 1 means a binary mask from one logit per pixel.
+        bilinear: upsample bilinearly instead of with transposed convolutions.
+        base: channels of the first level.
+        depth: number of down (and up) steps.
+
+    Raises:
+        ValueError: when a size is below its minimum (n_channels, n_classes, depth >= 1, base >= 2).
     """
 
-    def __init__(self, n_channels=3, n_classes=1, bilinear=False, base=64, depth=4):
+    def __init__(self, n_channels: int = 3, n_classes: int = 1, bilinear: bool = False, base: int = 64,
+                 depth: int = 4) -> None:
         super().__init__()
         if n_classes < 1 or n_channels < 1 or depth < 1 or base < 2:
             raise ValueError("UNet needs n_channels, n_classes, depth >= 1 and base >= 2")
@@ -30,7 +41,15 @@ class UNet(nn.Module):
         self.ups.append(Up(widths[1], widths[0], bilinear))
         self.outc = OutConv(widths[0], n_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of a batch of images.
+
+        Args:
+            x: images (N, n_channels, H, W), any H and W.
+
+        Returns:
+            Logits (N, n_classes, H, W), the input's height and width.
+        """
         skips = [self.inc(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
@@ -39,11 +58,23 @@ class UNet(nn.Module):
             x = up(x, skips.pop())
         return self.outc(x)
 
-    def config(self):
-        """Constructor arguments, stored with checkpoints so a model can be rebuilt."""
+    def config(self) -> dict:
+        """Constructor arguments, stored with checkpoints so a model can be rebuilt.
+
+        Returns:
+            {"n_channels", "n_classes", "bilinear", "base", "depth"}: `UNet(**config)` rebuilds
+            the network (without its weights).
+        """
         return {"n_channels": self.n_channels, "n_classes": self.n_classes,
                 "bilinear": self.bilinear, "base": self.base, "depth": self.depth}
 
-    def probabilities(self, logits):
-        """Per-pixel probabilities: sigmoid (N, 1, H, W) or softmax over classes."""
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Per-pixel probabilities of the network's logits.
+
+        Args:
+            logits: (N, n_classes, H, W), as returned by forward.
+
+        Returns:
+            Sigmoid of the logits (N, 1, H, W) for one class, softmax over the classes otherwise.
+        """
         return torch.sigmoid(logits) if self.n_classes == 1 else torch.softmax(logits, dim=1)
