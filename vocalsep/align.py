@@ -8,6 +8,7 @@ null test is the energy left in mix - gain * aligned stem, relative to the mix.
 """
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
@@ -15,6 +16,11 @@ from scipy import fft as sfft
 
 @dataclass
 class Alignment:
+    """How a stem sits inside its mix, as `estimate` finds it, with the checks that judge it.
+
+    `trusted` is true when no warning was raised; `warnings` holds the reasons, as sentences.
+    """
+
     lag_samples: int          # the stem must be delayed by this many samples (negative: advanced)
     lag_ms: float
     polarity: int             # +1, or -1 when the stem is inverted relative to the mix
@@ -26,12 +32,25 @@ class Alignment:
     trusted: bool
     warnings: list
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict, ready for JSON.
+
+        Returns:
+            Field name -> value.
+        """
         return asdict(self)
 
 
-def shift(signal, lag):
-    """Delay signal by lag samples (advance when negative), zero-filled, same length."""
+def shift(signal: np.ndarray, lag: int) -> np.ndarray:
+    """Delay a signal by lag samples (advance when negative), zero-filled, same length.
+
+    Args:
+        signal: 1-D signal, shape (n,).
+        lag: samples to delay by; negative advances.
+
+    Returns:
+        The shifted signal, same shape and dtype as signal.
+    """
     out = np.zeros_like(signal)
     if lag >= 0:
         out[lag:] = signal[: len(signal) - lag]
@@ -50,11 +69,33 @@ def _gcc_phat(mix, stem, max_lag):
 
 
 def _null_db(mix, residual):
+    """Energy of residual relative to mix, in dB."""
     return float(10 * np.log10((np.dot(residual, residual) + 1e-20) / (np.dot(mix, mix) + 1e-20)))
 
 
-def estimate(mix, stem, sr, max_lag_seconds=0.5, min_peak_ratio=1.5, max_null_db=-0.2):
-    """Estimate how the mono stem sits inside the mono mix (both at sample rate sr)."""
+def estimate(
+    mix: np.ndarray,
+    stem: np.ndarray,
+    sr: int,
+    max_lag_seconds: float = 0.5,
+    min_peak_ratio: float = 1.5,
+    max_null_db: float = -0.2,
+) -> Alignment:
+    """Estimate how the mono stem sits inside the mono mix: lag, polarity, gain and null test.
+
+    The shorter signal is zero-padded to the longer one's length first.
+
+    Args:
+        mix: mono mix, shape (n,).
+        stem: mono stem (the acapella), shape (m,), at the same sample rate.
+        sr: sample rate in Hz.
+        max_lag_seconds: largest lag searched, either way, in seconds.
+        min_peak_ratio: below this GCC-PHAT peak ratio the lag is not trusted.
+        max_null_db: above this null (in dB) the stem explains too little of the mix.
+
+    Returns:
+        The alignment, with warnings (and trusted False) when a check fails.
+    """
     mix = np.asarray(mix, dtype=np.float64)
     stem = np.asarray(stem, dtype=np.float64)
     n = max(len(mix), len(stem))
@@ -105,8 +146,17 @@ def estimate(mix, stem, sr, max_lag_seconds=0.5, min_peak_ratio=1.5, max_null_db
     )
 
 
-def apply(stem, alignment, apply_gain=False):
-    """The stem shifted and flipped (and scaled, if asked) as the alignment says."""
+def apply(stem: np.ndarray, alignment: Alignment, apply_gain: bool = False) -> np.ndarray:
+    """Shift and flip the stem (and scale it, if asked) as the alignment says.
+
+    Args:
+        stem: mono stem, shape (n,).
+        alignment: the result of `estimate` for this stem.
+        apply_gain: also multiply by the alignment's gain.
+
+    Returns:
+        The aligned stem, float32, shape (n,).
+    """
     out = alignment.polarity * shift(np.asarray(stem, dtype=np.float32), alignment.lag_samples)
     if apply_gain:
         out = out * np.float32(alignment.gain)

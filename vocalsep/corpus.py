@@ -17,7 +17,9 @@ import hashlib
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +44,21 @@ KTUBERLING_TEST_LANGUAGES = {"de", "ru", "pt", "nl", "sl"}
 SR = 22050
 
 
-def fetch(cache_dir, packages=PACKAGES):
-    """Download and unpack the Debian packages under cache_dir/root (skipped when already there)."""
+def fetch(cache_dir: str | Path, packages: Sequence[str] = PACKAGES) -> Path:
+    """Download and unpack the Debian packages under cache_dir/root (skipped when already there).
+
+    Nothing is installed: `apt-get download` fetches the .deb files, `dpkg-deb -x` unpacks them.
+
+    Args:
+        cache_dir: folder for the downloads (debs/), the unpacked tree (root/) and its stamp.
+        packages: the Debian packages to fetch.
+
+    Returns:
+        The unpacked tree, cache_dir/root.
+
+    Raises:
+        InputError: apt-get or dpkg-deb is missing, or a download failed.
+    """
     cache_dir = Path(cache_dir)
     root = cache_dir / "root"
     stamp = cache_dir / "unpacked.json"
@@ -72,8 +87,15 @@ def _held_out(name, fraction, salt):
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
-def speech_groups(root):
-    """{split: {group: [files]}}: fillets levels and ktuberling languages, whole groups per split."""
+def speech_groups(root: str | Path) -> dict[str, dict[str, list[Path]]]:
+    """The speech recordings, grouped by fillets level and ktuberling language, whole groups per split.
+
+    Args:
+        root: the unpacked tree, as from fetch.
+
+    Returns:
+        {split: {group: [files]}}, split 'train' or 'test'.
+    """
     root = Path(root)
     groups = {"train": {}, "test": {}}
     for level in sorted(p for p in (root / FILLETS).glob("*") if (p / "cs").is_dir()):
@@ -89,8 +111,15 @@ def speech_groups(root):
     return groups
 
 
-def music_pieces(root):
-    """{split: {name: file}}: Wesnoth pieces (choirs left out) and Sonic Pi samples, whole pieces per split."""
+def music_pieces(root: str | Path) -> dict[str, dict[str, Path]]:
+    """The accompaniments: Wesnoth pieces (choirs left out) and Sonic Pi samples, whole pieces per split.
+
+    Args:
+        root: the unpacked tree, as from fetch.
+
+    Returns:
+        {split: {name: file}}, split 'train' or 'test'.
+    """
     root = Path(root)
     pieces = {"train": {}, "test": {}}
     for f in sorted((root / WESNOTH).glob("*.ogg")):
@@ -103,6 +132,7 @@ def music_pieces(root):
 
 
 def _rms(x):
+    """Root mean square of x (0 when empty)."""
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
@@ -137,12 +167,33 @@ def _music_excerpts(path, seconds, min_rms=0.01):
     return [e for e in excerpts if _rms(e) >= min_rms]
 
 
-def build(root, out_dir, seconds=30.0, seed=2026, vocal_db=(-6.0, 3.0), max_pairs=None):
-    """Write the corpus pairs; returns the manifest (list of pair records).
+def build(
+    root: str | Path,
+    out_dir: str | Path,
+    seconds: float = 30.0,
+    seed: int = 2026,
+    vocal_db: tuple[float, float] = (-6.0, 3.0),
+    max_pairs: int | None = None,
+) -> list[dict[str, Any]]:
+    """Write the corpus pairs in the MUSDB18-HQ layout, and manifest.json.
 
     Each excerpt of each piece of music gets its own vocal track, built from one speech group of
     the same split, mixed at a random vocal-to-accompaniment level in `vocal_db` (RMS of the
     speech over RMS of the music), the pair scaled so the mix peaks at 0.9.
+
+    Args:
+        root: the unpacked tree, as from fetch.
+        out_dir: the corpus folder; pairs go to <out_dir>/{train,test}/<music>__<n>/.
+        seconds: length of each pair in seconds.
+        seed: seed of the random choices (speech group, order, pauses, level).
+        vocal_db: (low, high) of the uniform vocal-to-accompaniment level, in dB.
+        max_pairs: stop after this many pairs (None: all).
+
+    Returns:
+        The manifest: one record per pair (split, track, music, excerpt, speech_group, vocal_db).
+
+    Raises:
+        InputError: root holds no speech or no music for a split.
     """
     rng = np.random.default_rng(seed)
     speech, music = speech_groups(root), music_pieces(root)

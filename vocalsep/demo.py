@@ -8,7 +8,9 @@ every metric downstream has a true answer. The second demo song's acapella is de
 late and with inverted polarity, the case the alignment check must find and fix.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import signal as sps
@@ -29,12 +31,28 @@ MISALIGN_SECONDS = 0.0207
 CLIP_SECONDS = 5.0  # the 100-window demo clip; preparation trims it to 4.7 s
 
 
-def demo_names(count):
+def demo_names(count: int) -> list[str]:
+    """Names of the first `count` demo songs.
+
+    Args:
+        count: how many demo songs.
+
+    Returns:
+        ["demo-01", "demo-02", ...].
+    """
     return [f"demo-{i + 1:02d}" for i in range(count)]
 
 
-def demo_paths(results_dir, name):
-    """{(mode, role): path} of one demo song's files (role: 'mix' or 'stem')."""
+def demo_paths(results_dir: str | Path, name: str) -> dict[tuple[str, str], str]:
+    """Paths of one demo song's files, one per mode and role.
+
+    Args:
+        results_dir: the workflow's results folder; the files go under its demo/ folder.
+        name: the demo song's name, as from demo_names.
+
+    Returns:
+        {(mode, role): path}, role 'mix' or 'stem', paths as strings.
+    """
     base = Path(results_dir) / "demo"
     ext = {"mix": 0, "stem": 1}
     return {
@@ -44,8 +62,16 @@ def demo_paths(results_dir, name):
     }
 
 
-def demo_songs(config, results_dir):
-    """The demo songs as discovered Songs (their files are made by the demo rule)."""
+def demo_songs(config: Mapping[str, Any], results_dir: str | Path) -> list[Song]:
+    """The demo songs as discovered Songs, one per song and mode (their files are made by the demo rule).
+
+    Args:
+        config: the workflow's config; its demo.songs says how many.
+        results_dir: the workflow's results folder.
+
+    Returns:
+        Paired Songs, each song in every mode.
+    """
     songs = []
     for name in demo_names(config["demo"]["songs"]):
         paths = demo_paths(results_dir, name)
@@ -55,10 +81,12 @@ def demo_songs(config, results_dir):
 
 
 def _midi_hz(note):
+    """Frequency in Hz of a MIDI note number."""
     return 440.0 * 2.0 ** ((note - 69) / 12.0)
 
 
 def _resonator(freq, bw, sr):
+    """(b, a) of a two-pole resonator at freq Hz with bandwidth bw Hz, unit gain near DC."""
     r = np.exp(-np.pi * bw / sr)
     a = [1.0, -2 * r * np.cos(2 * np.pi * freq / sr), r * r]
     return [1.0 - r], a
@@ -183,8 +211,19 @@ def _band(rng, sr, seconds, tempo, key):
     return np.stack([left, right], axis=1)
 
 
-def synthesise(seed, sr, seconds):
-    """(mix, vocal) stereo float32 arrays of a demo song; mix = vocal + accompaniment."""
+def synthesise(seed: int, sr: int, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """Synthesise a demo song from a seed: mix = vocal + accompaniment exactly.
+
+    Both are scaled by one factor so the mix peaks at 0.9 at most.
+
+    Args:
+        seed: seed of the random generator; the same seed gives the same song.
+        sr: sample rate in Hz.
+        seconds: length of the song in seconds.
+
+    Returns:
+        (mix, vocal), each stereo float32 of shape (int(seconds * sr), 2).
+    """
     rng = np.random.default_rng(seed)
     tempo = rng.uniform(84, 128)
     key = int(rng.integers(45, 55))
@@ -198,10 +237,18 @@ def synthesise(seed, sr, seconds):
     return (mix * scale).astype(np.float32), (vocal * scale).astype(np.float32)
 
 
-def write_demo_song(name, index, config, paths):
+def write_demo_song(
+    name: str, index: int, config: Mapping[str, Any], paths: Mapping[tuple[str, str], str | Path]
+) -> None:
     """Write one demo song's four files: a 100-window clip and a whole no-limit song, mix and stem.
 
-    paths: {(mode, role): path} as from demo_paths.
+    The song at index MISALIGNED_SONG gets its acapella late and inverted, for the alignment check.
+
+    Args:
+        name: the demo song's name (not used to pick the song: index and the seed do).
+        index: the song's index; it offsets the config's seed.
+        config: the workflow's config (its demo settings: sample_rate, seed, no_limit_seconds).
+        paths: {(mode, role): path} as from demo_paths.
     """
     from .audio import write_wav
 

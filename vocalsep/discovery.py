@@ -3,12 +3,13 @@
 import re
 import unicodedata
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .audio import AUDIO_EXTENSIONS, write_text
 
-# mode -> (folder under process/, mix suffix, stem suffix)
+# mode (also the folder under process/) -> (mix suffix, stem suffix)
 SUFFIXES = {
     "100-window": ("_100-full", "_100-stem"),
     "no-limit": ("_nl-full", "_nl-stem"),
@@ -24,6 +25,12 @@ class DiscoveryWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Song:
+    """One song of one mode as found in process/: its files and whether it can be used.
+
+    `mix` and `stem` are paths as strings (None when missing); `status` is 'paired',
+    'mix-only' or 'skipped: <reason>'.
+    """
+
     name: str
     mode: str
     mix: str | None
@@ -31,11 +38,13 @@ class Song:
     status: str  # paired | mix-only | skipped: <reason>
 
     @property
-    def usable(self):
+    def usable(self) -> bool:
+        """Whether the song can be separated: it has a mix and was not skipped."""
         return self.mix is not None and not self.status.startswith("skipped")
 
     @property
-    def paired(self):
+    def paired(self) -> bool:
+        """Whether the song has both a mix and a stem, so it can be scored."""
         return self.status == "paired"
 
 
@@ -68,11 +77,18 @@ def _classify(folder, mode):
     return found
 
 
-def discover(process_dir):
+def discover(process_dir: str | Path) -> list[Song]:
     """All songs under process_dir/100-window and process_dir/no-limit, sorted by mode and name.
 
     A mix without a stem is a usable 'mix-only' song; a stem without a mix, or a song with two
     files for the same role (say .wav and .flac), is returned as skipped with a warning.
+    Files not named <song><suffix>.<ext> are ignored with a DiscoveryWarning.
+
+    Args:
+        process_dir: the folder holding the 100-window/ and no-limit/ folders (either may be absent).
+
+    Returns:
+        One Song per song and mode, skipped songs included.
     """
     songs = []
     for mode in SUFFIXES:
@@ -97,8 +113,13 @@ def discover(process_dir):
     return songs
 
 
-def write_table(songs, path):
-    """results/discovery.tsv: song, mode, mix path, stem path, status (one row per song)."""
+def write_table(songs: Iterable[Song], path: str | Path) -> None:
+    """Write the discovery table (results/discovery.tsv): song, mode, mix path, stem path, status.
+
+    Args:
+        songs: the songs, one row each, in the given order.
+        path: the TSV file to write.
+    """
     rows = ["song\tmode\tmix\tstem\tstatus"]
     for s in songs:
         rows.append("\t".join([s.name, s.mode, s.mix or "", s.stem or "", s.status]))

@@ -7,9 +7,13 @@ brings the mix's peak to `peak`. One gain keeps mix = vocal + accompaniment true
 metric after this step relies on.
 """
 
+from __future__ import annotations
+
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,11 +21,15 @@ from . import align
 from .audio import load, resample, to_mono, write_text, write_wav
 from .errors import InputError
 
+if TYPE_CHECKING:
+    import argparse
+
 log = logging.getLogger(__name__)
 SILENCE = 1e-6  # peak amplitude below which a file counts as silent
 
 
 def _read(path, sr):
+    """Mono samples of an audio file at rate sr, and a description of the file as read."""
     data, file_sr = load(path)
     info = {"path": str(path), "sample_rate": file_sr, "channels": int(data.shape[1]), "frames": int(data.shape[0])}
     mono = resample(to_mono(data), file_sr, sr)
@@ -30,19 +38,59 @@ def _read(path, sr):
     return mono, info
 
 
-def fit_length(signal, length):
-    """Trim or zero-pad a 1-D signal to exactly `length` samples."""
+def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad a 1-D signal to exactly `length` samples.
+
+    Args:
+        signal: 1-D signal, shape (n,).
+        length: samples wanted.
+
+    Returns:
+        The signal, shape (length,): a view when trimmed, a new array when padded.
+    """
     if len(signal) >= length:
         return signal[:length]
     return np.pad(signal, (0, length - len(signal)))
 
 
-def target_length(mode, n, prep):
+def target_length(mode: str, n: int, prep: Mapping[str, Any]) -> int:
+    """Length in samples a prepared song gets: one window in 100-window mode, else the song's own.
+
+    Args:
+        mode: "100-window" or "no-limit".
+        n: the song's length in samples.
+        prep: the config's `prepare` settings (window_seconds, sample_rate).
+
+    Returns:
+        Samples to trim or pad the song to.
+    """
     return int(round(prep["window_seconds"] * prep["sample_rate"])) if mode == "100-window" else n
 
 
-def prepare_pair(mix_path, stem_path, mode, prep, alignment_cfg, out):
-    """Prepare a (mix, stem) pair; out: {'mix', 'vocal', 'alignment', 'report'} paths. Returns the report."""
+def prepare_pair(
+    mix_path: str | Path,
+    stem_path: str | Path,
+    mode: str,
+    prep: Mapping[str, Any],
+    alignment_cfg: Mapping[str, Any],
+    out: Mapping[str, str | Path],
+) -> dict[str, Any]:
+    """Prepare a (mix, stem) pair: align the stem, fit both to length, normalise by one gain, write.
+
+    Args:
+        mix_path: the full mix, any format soundfile or ffmpeg reads.
+        stem_path: the isolated vocal (acapella) of the same song.
+        mode: "100-window" (one clip of window_seconds) or "no-limit" (the whole song).
+        prep: the config's `prepare` settings.
+        alignment_cfg: the config's `alignment` settings.
+        out: paths to write, under the keys 'mix', 'vocal', 'alignment' and 'report'.
+
+    Returns:
+        The report written to out['report']: mode, rate, length, gain and what was read.
+
+    Raises:
+        InputError: a file is silent, or the stem is much shorter than the mix.
+    """
     sr = prep["sample_rate"]
     mix, mix_info = _read(mix_path, sr)
     stem, stem_info = _read(stem_path, sr)
@@ -85,8 +133,23 @@ def prepare_pair(mix_path, stem_path, mode, prep, alignment_cfg, out):
     return report
 
 
-def prepare_mix(mix_path, mode, prep, out):
-    """Prepare a mix that has no stem; out: {'mix', 'report'} paths. Returns the report."""
+def prepare_mix(
+    mix_path: str | Path, mode: str, prep: Mapping[str, Any], out: Mapping[str, str | Path]
+) -> dict[str, Any]:
+    """Prepare a mix that has no stem: fit it to length, normalise its peak, write.
+
+    Args:
+        mix_path: the full mix, any format soundfile or ffmpeg reads.
+        mode: "100-window" or "no-limit".
+        prep: the config's `prepare` settings.
+        out: paths to write, under the keys 'mix' and 'report'.
+
+    Returns:
+        The report written to out['report'] (its 'stem' is None).
+
+    Raises:
+        InputError: the mix is silent.
+    """
     sr = prep["sample_rate"]
     mix, mix_info = _read(mix_path, sr)
     length = target_length(mode, len(mix), prep)
@@ -100,8 +163,12 @@ def prepare_mix(mix_path, mode, prep, out):
     return report
 
 
-def add_parser(subparsers):
-    """`vocalsep prepare MIX [STEM] -o DIR`: one song outside the workflow, with default settings."""
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add `vocalsep prepare MIX [STEM] -o DIR`: one song outside the workflow, with default settings.
+
+    Args:
+        subparsers: the `vocalsep` command's subcommands.
+    """
     p = subparsers.add_parser("prepare", help="prepare one song (mix and optional stem) into a folder")
     p.add_argument("mix", help="full mix, any format soundfile or ffmpeg reads")
     p.add_argument("stem", nargs="?", help="isolated vocal (acapella) of the same song")
@@ -111,7 +178,8 @@ def add_parser(subparsers):
     p.set_defaults(func=_cli)
 
 
-def _cli(args):
+def _cli(args: argparse.Namespace) -> int:
+    """Run `vocalsep prepare` with the parsed arguments; prints the report."""
     import yaml
 
     config_path = Path(args.config) if args.config else Path(__file__).resolve().parent.parent / "config.yaml"

@@ -7,6 +7,7 @@ Ogg Vorbis data URIs, no links outside), so report.zip / report.html open offlin
 import base64
 import html
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,21 @@ audio { width: 28em; }
 """
 
 
-def audio_data_uri(path, quality=0.6):
-    """The audio file as a mono Ogg Vorbis data URI (about a tenth of the float WAV's size)."""
+def audio_data_uri(path: str | Path, quality: float = 0.6) -> str:
+    """The audio file as a mono Ogg Vorbis data URI: compressed, so a page of players stays small.
+
+    A signal that exceeds full scale is scaled down to peak 1, since Vorbis would clip it.
+
+    Args:
+        path: the audio file, any format vocalsep.audio.load reads.
+        quality: Vorbis quality, 0 (smallest) to 1 (best).
+
+    Returns:
+        "data:audio/ogg;base64,..." for an <audio> element's src.
+
+    Raises:
+        InputError: the file holds no samples.
+    """
     data, sr = load(path)
     signal = to_mono(data)
     if signal.size == 0:
@@ -42,6 +56,7 @@ def audio_data_uri(path, quality=0.6):
 
 
 def _page(title, body):
+    """A whole HTML document with the page style, title as heading, and body."""
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n"
@@ -49,8 +64,20 @@ def _page(title, body):
     )
 
 
-def write_listen_page(path, song, mode, clips):
-    """An HTML page with one audio player per clip. clips: [(label, audio path)] in display order."""
+def write_listen_page(
+    path: str | Path, song: str, mode: str, clips: Sequence[tuple[str, str | Path]]
+) -> None:
+    """Write an HTML page with one audio player per clip, the audio inline.
+
+    Args:
+        path: the HTML file to write.
+        song: the song's name, for the title.
+        mode: "100-window" or "no-limit", for the title.
+        clips: [(label, audio path)] in display order.
+
+    Raises:
+        InputError: clips is empty.
+    """
     if not clips:
         raise InputError(path, f"no audio to show for song '{song}' ({mode})")
     rows = []
@@ -66,8 +93,20 @@ def write_listen_page(path, song, mode, clips):
     write_text(path, _page(f"{song} ({mode})", body))
 
 
-def write_metrics_page(csv_path, path, digits=2):
-    """The report's metrics.csv as an HTML table (numbers rounded, text columns left-aligned)."""
+def write_metrics_page(csv_path: str | Path, path: str | Path, digits: int = 2) -> int:
+    """Write the report's metrics.csv as an HTML table (numbers rounded, text columns left-aligned).
+
+    Args:
+        csv_path: the metrics table, as from vocalsep.report.write_csv.
+        path: the HTML file to write.
+        digits: decimals shown of each number.
+
+    Returns:
+        The number of rows in the table.
+
+    Raises:
+        InputError: the CSV is unreadable.
+    """
     try:
         table = pd.read_csv(csv_path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:

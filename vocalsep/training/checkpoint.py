@@ -1,17 +1,9 @@
-"""The training core both U-Nets share: checkpoints, the training record, the epoch loop.
+"""Training checkpoints both U-Nets share: what a checkpoint holds, how it is read, the resume rule.
 
-A train module (vocalsep.unet.train, vocalsep.carvana.train) keeps its data, loss, metric and model
-and hands them to `run_epochs` as an `EpochPlan`; this module does the rest the same way for both:
-
-- `Checkpointer`: every epoch a checkpoint (model, optimizer, LR schedule, grad scaler, the random
-  streams of python, numpy and torch, the history) written atomically, its contents plain tensors,
-  dicts, lists and numbers so that `torch.load(..., weights_only=True)` reads it back without
-  unpickling code. One resume rule (`Checkpointer.resume`).
-- `write_history` (vocalsep.history): training.csv (a row an epoch) and the curve PNG.
-- `run_epochs`: train, validate, step the LR schedule, record, keep the best, checkpoint.
-
-A run resumed from a checkpoint continues with the same optimizer state and random streams, so it
-ends where an uninterrupted run would (on the same device and thread count).
+Every epoch a checkpoint (model, optimizer, LR schedule, grad scaler, the random streams of python,
+numpy and torch, the history) is written atomically, its contents plain tensors, dicts, lists and
+numbers so that `torch.load(..., weights_only=True)` reads it back without unpickling code.
+`Checkpointer.resume` is the one resume rule.
 """
 
 from __future__ import annotations
@@ -22,19 +14,16 @@ import logging
 import math
 import random
 import re
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from .audio import atomic_write_bytes
-from .errors import InputError
-from .history import Curve, write_history
+from ..audio import atomic_write_bytes
+from ..errors import InputError
 
 LOG = logging.getLogger("vocalsep.training")
 # What a training checkpoint holds besides what its train module adds.
@@ -43,17 +32,36 @@ CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "scaler", "rng", 
 
 
 def settings_hash(values: dict) -> str:
-    """16 hex digits of SHA-256 over `values` as sorted JSON: equal settings, equal hash."""
+    """A short fingerprint of settings: equal settings, equal hash.
+
+    Args:
+        values: JSON-serialisable settings.
+
+    Returns:
+        16 hex digits of SHA-256 over `values` as sorted JSON.
+    """
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def atomic_save(obj, path: str | Path) -> None:
-    """torch.save(obj) to path through a temporary file and os.replace: never half a file there."""
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """torch.save(obj) to path through a temporary file and os.replace: never half a file there.
+
+    Args:
+        obj: what to save.
+        path: the file to write.
+    """
     atomic_write_bytes(path, lambda tmp: torch.save(obj, tmp))
 
 
 def read_checkpoint(path: str | Path, keys: Iterable[str] = CHECKPOINT_KEYS) -> dict:
-    """A checkpoint dict holding `keys`, loaded on the CPU without unpickling code.
+    """Load a checkpoint on the CPU without unpickling code, checking it holds `keys`.
+
+    Args:
+        path: the checkpoint file.
+        keys: the entries it must hold.
+
+    Returns:
+        The checkpoint dict.
 
     Raises:
         InputError: naming the file, when it is truncated, foreign, or of an older format.
@@ -72,8 +80,15 @@ def read_checkpoint(path: str | Path, keys: Iterable[str] = CHECKPOINT_KEYS) -> 
 
 def rng_state(numpy_rngs: Iterable[np.random.Generator] = (),
               torch_rngs: Iterable[torch.Generator] = ()) -> dict:
-    """The random streams of python, numpy (global and `numpy_rngs`), torch (CPU, CUDA, `torch_rngs`),
-    as plain numbers, lists and tensors."""
+    """The random streams of python, numpy and torch, as plain numbers, lists and tensors.
+
+    Args:
+        numpy_rngs: numpy generators saved besides numpy's global stream.
+        torch_rngs: torch generators saved besides torch's CPU and CUDA streams.
+
+    Returns:
+        The state, for `set_rng_state`.
+    """
     legacy = np.random.get_state(legacy=False)
     legacy["state"] = {"key": legacy["state"]["key"].tolist(), "pos": legacy["state"]["pos"]}
     state = {"python": random.getstate(), "numpy_global": legacy,
@@ -86,7 +101,13 @@ def rng_state(numpy_rngs: Iterable[np.random.Generator] = (),
 
 def set_rng_state(state: dict, numpy_rngs: Iterable[np.random.Generator] = (),
                   torch_rngs: Iterable[torch.Generator] = ()) -> None:
-    """Put back streams saved by `rng_state` (the same generators, in the same order)."""
+    """Put back the streams saved by `rng_state`.
+
+    Args:
+        state: as from `rng_state`.
+        numpy_rngs: the same numpy generators as saved, in the same order.
+        torch_rngs: the same torch generators as saved, in the same order.
+    """
     random.setstate(state["python"])
     legacy = dict(state["numpy_global"])
     legacy["state"] = {"key": np.asarray(legacy["state"]["key"], np.uint32), "pos": legacy["state"]["pos"]}
@@ -101,7 +122,11 @@ def set_rng_state(state: dict, numpy_rngs: Iterable[np.random.Generator] = (),
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python's, numpy's global and torch's random streams."""
+    """Seed python's, numpy's global and torch's random streams.
+
+    Args:
+        seed: the seed of all three.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -124,12 +149,22 @@ class TrainState:
     elapsed: float = 0.0
 
     def state_dict(self) -> dict:
+        """What a checkpoint saves of the state, random streams included.
+
+        Returns:
+            Plain tensors, dicts, lists and numbers.
+        """
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else {},
                 "rng": rng_state(self.numpy_rngs, self.torch_rngs), "history": self.history,
                 "best_epoch": self.best_epoch, "best_score": self.best_score, "elapsed": self.elapsed}
 
     def load_state_dict(self, saved: dict) -> None:
+        """Put back a state saved by `state_dict`.
+
+        Args:
+            saved: a checkpoint holding the entries of `state_dict`.
+        """
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
@@ -140,49 +175,54 @@ class TrainState:
         self.best_epoch, self.best_score = saved["best_epoch"], saved["best_score"]
 
     def improves(self, score: float) -> bool:
-        """Whether `score` beats the best so far; until a score is finite every epoch does."""
+        """Whether `score` beats the best so far; until a score is finite every epoch does.
+
+        Args:
+            score: the epoch's score (higher is better).
+
+        Returns:
+            True when the epoch is the new best.
+        """
         return not math.isfinite(self.best_score) or (math.isfinite(score) and score > self.best_score)
 
 
-def optimise(state: TrainState, loss: torch.Tensor, clip: float | None = None) -> float:
-    """One optimizer step on `loss` (through the scaler if any; gradient norm clipped to `clip` if
-    given); returns the loss as a float."""
-    state.optimizer.zero_grad(set_to_none=True)
-    scaler = state.scaler
-    (scaler.scale(loss) if scaler else loss).backward()
-    if clip is not None:
-        if scaler:
-            scaler.unscale_(state.optimizer)
-        torch.nn.utils.clip_grad_norm_(state.model.parameters(), clip)
-    if scaler:
-        scaler.step(state.optimizer)
-        scaler.update()
-    else:
-        state.optimizer.step()
-    return loss.item()
-
 
 class Checkpointer:
-    """Training checkpoints in `folder`, named `name`: with "{epoch}" in it one file an epoch
-    (optionally only the last `keep` and the best one kept), else one file rewritten every epoch.
+    """Training checkpoints in a folder: one file an epoch, or one file rewritten every epoch.
 
-    key: settings_hash of the settings that fix what an epoch computes; fixed: settings that fix
-    the network itself (plain values); extra: plain entries stored in every checkpoint (e.g. what
-    rebuilds the model). best_name: a file also given the weights of each new best epoch
-    ({"model", "epoch", score}).
+    Args:
+        folder: where the checkpoints go.
+        name: file name; with "{epoch}" in it one file an epoch, else one file.
+        key: settings_hash of the settings that fix what an epoch computes.
+        fixed: settings that fix the network itself (plain values); others refuse a resume.
+        keep: keep only the last `keep` per-epoch files and the best one (0: all).
+        best_name: a file also given the weights of each new best epoch ({"model", "epoch", score}).
+        extra: plain entries stored in every checkpoint (e.g. what rebuilds the model).
     """
 
-    def __init__(self, folder, name: str, key: str = "", fixed: dict | None = None, keep: int = 0,
+    def __init__(self, folder: str | Path, name: str, key: str = "", fixed: dict | None = None, keep: int = 0,
                  best_name: str | None = None, extra: dict | None = None):
         self.folder, self.name, self.key, self.fixed = Path(folder), name, key, dict(fixed or {})
         self.keep, self.best_name, self.extra = keep, best_name, dict(extra or {})
         self.pattern = re.compile("^" + re.escape(name).replace(re.escape("{epoch}"), r"(\d+)") + "$")
 
     def path(self, epoch: int) -> Path:
+        """The checkpoint file of an epoch.
+
+        Args:
+            epoch: the epoch (ignored without "{epoch}" in the name).
+
+        Returns:
+            folder / name, the epoch filled in.
+        """
         return self.folder / self.name.format(epoch=epoch)
 
     def files(self) -> dict[int, Path]:
-        """{epoch: path} of the per-epoch files; {-1: path} for an existing single file."""
+        """The checkpoint files there are.
+
+        Returns:
+            {epoch: path} of the per-epoch files; {-1: path} for an existing single file.
+        """
         if "{epoch}" not in self.name:
             return {-1: self.folder / self.name} if (self.folder / self.name).is_file() else {}
         if not self.folder.is_dir():
@@ -191,8 +231,15 @@ class Checkpointer:
         return {int(m.group(1)): self.folder / m.group(0) for m in found if m}
 
     def latest(self, epochs: int) -> tuple[Path, dict] | None:
-        """(path, contents) of the newest readable checkpoint, those of epochs <= `epochs` first;
-        an unreadable one is passed over for the one before. None where there is none.
+        """The newest readable checkpoint, those of epochs <= `epochs` first.
+
+        An unreadable one is passed over for the one before.
+
+        Args:
+            epochs: the last epoch of this run.
+
+        Returns:
+            (path, contents), or None where there is no checkpoint.
 
         Raises:
             InputError: checkpoints exist but none is readable (the newest is named), or the newest
@@ -220,9 +267,17 @@ class Checkpointer:
         return None
 
     def resume(self, state: TrainState, epochs: int) -> int | None:
-        """The one resume rule: load the newest readable checkpoint (see `latest`) into `state` and
-        return its epoch; where its settings key differs (other settings or code), delete the
-        checkpoints and return None, as where there are none."""
+        """The one resume rule: load the newest readable checkpoint (see `latest`) into `state`.
+
+        Where its settings key differs (other settings or code), the checkpoints are deleted.
+
+        Args:
+            state: the fresh training state, loaded in place.
+            epochs: the last epoch of this run.
+
+        Returns:
+            The epoch loaded, or None (no checkpoint, or deleted ones): train from the start.
+        """
         found = self.latest(epochs)
         if found is None:
             return None
@@ -240,8 +295,13 @@ class Checkpointer:
         return saved["epoch"]
 
     def save(self, epoch: int, state: TrainState, best: dict | None = None) -> None:
-        """Checkpoint `epoch`; first the best file when `best` ({score: value}) is given; then drop
-        per-epoch files older than the last `keep`, except the best epoch's."""
+        """Checkpoint an epoch, then drop per-epoch files older than the last `keep`, except the best.
+
+        Args:
+            epoch: the epoch just done.
+            state: the training state to save.
+            best: {score name: value} when the epoch is a new best: the best file is written first.
+        """
         if best is not None and self.best_name:
             atomic_save({"model": state.model.state_dict(), "epoch": epoch, **best}, self.folder / self.best_name)
         atomic_save({**self.extra, "epoch": epoch, "settings_key": self.key, "fixed": self.fixed,
@@ -250,88 +310,3 @@ class Checkpointer:
             for old, path in self.files().items():
                 if old <= epoch - self.keep and old != state.best_epoch:
                     path.unlink()
-
-
-class Draws:
-    """A sized iterable of `count` calls of draw(): batches sampled as they are used."""
-
-    def __init__(self, draw: Callable[[], Any], count: int):
-        self.draw, self.count = draw, count
-
-    def __len__(self):
-        return self.count
-
-    def __iter__(self):
-        return (self.draw() for _ in range(self.count))
-
-
-@dataclass
-class EpochPlan:
-    """What a train module gives the loop.
-
-    batches: iterated once an epoch; step(batch) -> loss (e.g. by `optimise`); validate() -> {name:
-    value} of the epoch's model; row(epoch, train_loss, metrics, seconds) -> the history row;
-    score: the metric whose highest value makes the best epoch (and that ReduceLROnPlateau
-    follows); train_mode() puts the model in training mode (default model.train()).
-    """
-
-    batches: Iterable
-    step: Callable[[Any], float]
-    validate: Callable[[], dict]
-    row: Callable[[int, float, dict, float], dict]
-    score: str
-    curve: Curve | None = None
-    train_mode: Callable[[], None] | None = None
-
-
-def _train_epoch(state: TrainState, plan: EpochPlan, desc: str, progress: bool | None) -> float:
-    """One pass over plan.batches in training mode; the mean loss (nan without a batch)."""
-    (plan.train_mode or state.model.train)()
-    losses = []
-    bar = tqdm(plan.batches, desc=desc, unit="batch", mininterval=5, leave=False,
-               disable=None if progress is None else not progress)
-    for batch in bar:
-        losses.append(plan.step(batch))
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", refresh=False)
-    return float(np.mean(losses)) if losses else math.nan
-
-
-def _step_schedule(scheduler, score: float) -> None:
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduler.step(score)  # it follows the score
-    else:
-        scheduler.step()
-
-
-def run_epochs(state: TrainState, plan: EpochPlan, checkpointer: Checkpointer, start: int, epochs: int,
-               csv_path, png_path=None, progress: bool | None = True, stop_after: int | None = None) -> list[dict]:
-    """Epochs start..epochs; returns the history. Epoch 0, where asked for, validates the starting
-    model without a step. Every epoch: train on plan.batches, validate, step the LR schedule,
-    append the row, keep the best, checkpoint (see Checkpointer.save), write the history.
-
-    progress: a bar per epoch (None: where the output is a terminal). stop_after: end after this
-    many trained epochs of this call, as a kill would (to test resuming).
-    """
-    trained = 0
-    for epoch in range(start, epochs + 1):
-        if epoch > 0 and stop_after is not None and trained >= stop_after:
-            break
-        t0, train_loss = time.perf_counter(), math.nan
-        if epoch > 0:
-            train_loss = _train_epoch(state, plan, f"epoch {epoch}/{epochs}", progress)
-            trained += 1
-        metrics = plan.validate()
-        score = metrics[plan.score]
-        if epoch > 0:
-            _step_schedule(state.scheduler, score)
-        seconds = time.perf_counter() - t0
-        state.elapsed += seconds
-        row = plan.row(epoch, train_loss, metrics, seconds)
-        state.history.append(row)
-        LOG.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch"))
-        best = state.improves(score)
-        if best:
-            state.best_epoch, state.best_score = epoch, score if math.isfinite(score) else state.best_score
-        checkpointer.save(epoch, state, {plan.score: score} if best else None)
-        write_history(state.history, csv_path, png_path, plan.curve)
-    return state.history
