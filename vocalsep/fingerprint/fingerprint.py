@@ -1,10 +1,12 @@
 """Fingerprint of a signal at one or several STFT scales: views, then metrics, batched."""
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from ..parallel import SERIAL
+from ..parallel import SERIAL, Workers
 from ..stft import bin_frequencies, hop_length, stft
 from .metrics import Anchors, window_metrics
 from .views import compute_views, pooled_frequencies
@@ -25,8 +27,15 @@ class ScaleFingerprint:
     anchors_full: Anchors
     anchors_pooled: Anchors
 
-    def view(self, k):
-        """The (windows, 425) metrics of view k (0-18)."""
+    def view(self, k: int) -> torch.Tensor:
+        """The metrics of one view.
+
+        Args:
+            k: the view number, 0-18 (see views.VIEW_NAMES).
+
+        Returns:
+            Its metrics, (windows, 425), or (windows // 2, 425) for the pooled views 17 and 18.
+        """
         return self.full[k] if k < self.full.shape[0] else self.pooled[k - self.full.shape[0]]
 
 
@@ -35,29 +44,67 @@ BLOCK_CELLS = 1 << 18    # windows x bins per block: small enough to stay in the
 MAX_BLOCK_WINDOWS = 512
 
 
-def window_blocks(n_windows, n_bins):
-    """(start, stop) of consecutive blocks of windows, each an even number of windows (so that
-    2x2 pooling pairs the same windows as on the whole) of about BLOCK_CELLS windows x bins.
-    (Splitting a short signal into more blocks, one per thread, is slower: a block's thousands
-    of operations hand Python's lock over between the threads at every one of them.)"""
+def window_blocks(n_windows: int, n_bins: int) -> Iterator[tuple[int, int]]:
+    """Consecutive blocks of windows, of about BLOCK_CELLS windows x bins each.
+
+    Each block but the last holds an even number of windows, so that 2x2 pooling pairs the same
+    windows as on the whole. (Splitting a short signal into more blocks, one per thread, is
+    slower: a block's thousands of operations hand Python's lock over between the threads at
+    every one of them.)
+
+    Args:
+        n_windows: the spectrogram's number of windows.
+        n_bins: its number of frequency bins.
+
+    Yields:
+        (start, stop) of each block, in order, covering 0..n_windows.
+    """
     size = max(8, min(MAX_BLOCK_WINDOWS, BLOCK_CELLS // max(n_bins, 1)) // 2 * 2)
     for start in range(0, n_windows, size):
         yield start, min(n_windows, start + size)
 
 
-def block_views(mag, a, b, views=None):
-    """compute_views(mag, views) restricted to windows a..b (a even), computed on those windows
-    and HALO neighbours on each side: the same values as on the whole spectrogram."""
+def block_views(mag: torch.Tensor, a: int, b: int,
+                views: Iterable[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """compute_views(mag, views) restricted to windows a..b, from those windows and HALO more.
+
+    The HALO neighbours on each side give the kernels their context, so the values are the same
+    as on the whole spectrogram.
+
+    Args:
+        mag: magnitude spectrograms, (..., windows, bins).
+        a: the first window, even (so that 2x2 pooling pairs the same windows as on the whole).
+        b: the window after the last.
+        views: the view numbers wanted (default all 19).
+
+    Returns:
+        (full, pooled) as compute_views gives them, of windows a..b and a // 2..b // 2.
+    """
     lo, hi = max(0, a - HALO), min(mag.shape[-2], b + HALO)
     full, pooled = compute_views(mag[..., lo:hi, :], views)
     p0 = (a - lo) // 2
     return full[..., a - lo : b - lo, :], pooled[..., p0 : p0 + (b - a) // 2, :]
 
 
-def block_metrics(mag, a, b, freqs, sr, views=None, anchors=None):
-    """Views and metrics of windows a..b (a even) of a magnitude spectrogram (windows, bins) whose
-    bins are at `freqs`: ((full, pooled), (anchors_full, anchors_pooled)) in the layout of
-    `scale_metrics`, the anchors (given for the whole spectrogram, or None to search) cut to the block."""
+def block_metrics(mag: torch.Tensor, a: int, b: int, freqs: torch.Tensor, sr: int,
+                  views: Iterable[int] | None = None,
+                  anchors: Sequence[Anchors] | None = None) -> tuple[list[torch.Tensor], list[Anchors]]:
+    """Views and metrics of windows a..b of a magnitude spectrogram.
+
+    Args:
+        mag: the magnitude spectrogram, (windows, bins).
+        a: the first window, even.
+        b: the window after the last.
+        freqs: the bin centre frequencies in Hz, (bins,).
+        sr: the sample rate, in Hz.
+        views: the view numbers wanted (default all 19).
+        anchors: (anchors_full, anchors_pooled) of the whole spectrogram, as `scale_metrics`
+            takes them, to measure at (cut to the block here); None to search.
+
+    Returns:
+        ([full, pooled], [anchors_full, anchors_pooled]) of the block, in the layout of
+        `scale_metrics`.
+    """
     spans = ((a, b), (a // 2, a // 2 + (b - a) // 2))
     metrics, found = [], []
     for views_block, f, anc, (i, j) in zip(block_views(mag, a, b, views), (freqs, pooled_frequencies(freqs)),
@@ -70,15 +117,23 @@ def block_metrics(mag, a, b, freqs, sr, views=None, anchors=None):
     return metrics, found
 
 
-def scale_metrics(mag, n_fft, sr, anchors=None, views=None, workers=SERIAL):
-    """Views and metrics of a magnitude spectrogram (windows, bins) of one scale, block by block
-    (the blocks spread over `workers`, a parallel.Workers).
+def scale_metrics(mag: torch.Tensor, n_fft: int, sr: int, anchors: Sequence[Anchors] | None = None,
+                  views: Iterable[int] | None = None,
+                  workers: Workers = SERIAL) -> tuple[torch.Tensor, torch.Tensor, Anchors, Anchors]:
+    """Views and metrics of a magnitude spectrogram of one scale, block by block.
 
-    anchors: optional (anchors_full, anchors_pooled) to measure at instead of searching, each
-    with one row per (view, window), views first.
-    views: the view numbers wanted (default all 19; see compute_views for the order).
-    Returns (full, pooled, anchors_full, anchors_pooled): metrics (views, windows, 425) and the
-    anchors, f0_hz (views, windows) and formant_bins (views, windows, 3).
+    Args:
+        mag: the magnitude spectrogram, (windows, bins).
+        n_fft: its STFT size (the bins are those of `bin_frequencies(n_fft, sr)`).
+        sr: the sample rate, in Hz.
+        anchors: optional (anchors_full, anchors_pooled) to measure at instead of searching, each
+            with one row per (view, window), views first.
+        views: the view numbers wanted (default all 19; see compute_views for the order).
+        workers: the threads the blocks are spread over.
+
+    Returns:
+        (full, pooled, anchors_full, anchors_pooled): metrics (views, windows, 425) and the
+        anchors, f0_hz (views, windows) and formant_bins (views, windows, 3).
     """
     freqs = bin_frequencies(n_fft, sr).to(mag.device)
     n_win = mag.shape[-2]
@@ -96,8 +151,19 @@ def scale_metrics(mag, n_fft, sr, anchors=None, views=None, workers=SERIAL):
     return full, pooled, a_full, a_pooled
 
 
-def fingerprint_scale(signal, sr, n_fft, hop_fraction=0.5):
-    """ScaleFingerprint of a 1-D signal (numpy or torch) at one scale, without gradients."""
+def fingerprint_scale(signal: np.ndarray | torch.Tensor, sr: int, n_fft: int,
+                      hop_fraction: float = 0.5) -> ScaleFingerprint:
+    """The fingerprint of a signal at one scale, without gradients.
+
+    Args:
+        signal: the samples, 1-D.
+        sr: the sample rate, in Hz.
+        n_fft: the STFT size.
+        hop_fraction: the hop as a fraction of n_fft.
+
+    Returns:
+        The metrics of its 19 views.
+    """
     hop = hop_length(n_fft, hop_fraction)
     with torch.no_grad():
         x = torch.as_tensor(signal, dtype=torch.float32)
@@ -106,6 +172,17 @@ def fingerprint_scale(signal, sr, n_fft, hop_fraction=0.5):
     return ScaleFingerprint(n_fft, hop, full, pooled, a_full, a_pooled)
 
 
-def fingerprint_signal(signal, sr, scales=(2048, 1024, 512), hop_fraction=0.5):
-    """{n_fft: ScaleFingerprint} for every scale."""
+def fingerprint_signal(signal: np.ndarray | torch.Tensor, sr: int, scales: Sequence[int] = (2048, 1024, 512),
+                       hop_fraction: float = 0.5) -> dict[int, ScaleFingerprint]:
+    """The fingerprint of a signal at several scales, without gradients.
+
+    Args:
+        signal: the samples, 1-D.
+        sr: the sample rate, in Hz.
+        scales: the STFT sizes.
+        hop_fraction: the hop as a fraction of n_fft.
+
+    Returns:
+        {n_fft: ScaleFingerprint} for every scale.
+    """
     return {n: fingerprint_scale(signal, sr, n, hop_fraction) for n in scales}

@@ -10,6 +10,7 @@ repeating the edge, so a constant image gives exactly zero on every zero-sum ker
 
 import functools
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -45,11 +46,13 @@ VIEW_DESCRIPTIONS = {
 
 
 def _line(picture):
+    """A line detector from a picture, scaled so its positive part sums to 1."""
     k = torch.tensor(picture, dtype=torch.float64)
     return k / k.clamp(min=0).sum()
 
 
 def _gaussian(sigma, size=5):
+    """A size x size Gaussian of width sigma (bins), summing to 1."""
     r = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * sigma**2))
     return g / g.sum()
@@ -64,8 +67,13 @@ def _sobel(angle_deg):
 
 
 @functools.lru_cache(maxsize=1)
-def kernels_3x3():
-    """The 3x3 kernels as pictures K[f, t], in the order of the conv views they produce."""
+def kernels_3x3() -> dict[str, torch.Tensor]:
+    """The 3x3 kernels of the conv views.
+
+    Returns:
+        {view name: kernel}, each a float64 picture K[f, t] (3, 3), in the order of the views
+        they produce (cached: the same dict at every call).
+    """
     pictures = {
         "horizontal": _line([[-1, -1, -1], [2, 2, 2], [-1, -1, -1]]),
         "vertical": _line([[-1, 2, -1], [-1, 2, -1], [-1, 2, -1]]),
@@ -81,8 +89,12 @@ def kernels_3x3():
 
 
 @functools.lru_cache(maxsize=1)
-def blob_kernel():
-    """The 5x5 difference of Gaussians as a picture K[f, t] (positive part sums to 1)."""
+def blob_kernel() -> torch.Tensor:
+    """The 5x5 difference of Gaussians (sigma 0.8 minus 1.6 bins) of the blob view.
+
+    Returns:
+        The kernel as a float64 picture K[f, t] (5, 5), scaled so its positive part sums to 1.
+    """
     k = _gaussian(0.8) - _gaussian(1.6)
     return k / k.clamp(min=0).sum()
 
@@ -143,6 +155,7 @@ def _stencil(img, weights):
 
 @functools.lru_cache(maxsize=16)
 def _harmonic_index(n_bins, device_type):
+    """(indices, valid): the bins h * f for h = 1..4 (flattened, clamped) and which exist (4, bins)."""
     f = torch.arange(n_bins)
     h = torch.arange(1, HARMONIC_STACK_ORDERS + 1)[:, None]
     idx = h * f
@@ -150,21 +163,33 @@ def _harmonic_index(n_bins, device_type):
     return idx.clamp(max=n_bins - 1).reshape(-1).to(device_type), valid.to(device_type)
 
 
-def harmonic_stack(mag):
-    """Slice 6: for each bin f, the mean magnitude at f, 2f, 3f and 4f (0 above Nyquist)."""
+def harmonic_stack(mag: torch.Tensor) -> torch.Tensor:
+    """View 6: for each bin f, the mean magnitude at f, 2f, 3f and 4f (0 above Nyquist).
+
+    Args:
+        mag: magnitude spectrograms, (..., windows, bins).
+
+    Returns:
+        The view, of mag's shape.
+    """
     n_bins = mag.shape[-1]
     idx, valid = _harmonic_index(n_bins, mag.device.type)
     gathered = mag[..., idx].reshape(*mag.shape[:-1], HARMONIC_STACK_ORDERS, n_bins)
     return (gathered * valid.to(mag.dtype)).mean(dim=-2)
 
 
-def compute_views(mag, which=None):
-    """Views of magnitude spectrograms (..., windows, bins).
+def compute_views(mag: torch.Tensor, which: Iterable[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Views of magnitude spectrograms.
 
-    which: the view numbers wanted (default all 19). Returns (full, pooled): full is
-    (..., n_full, windows, bins) with the wanted views among 0-16, pooled is
-    (..., n_pooled, windows // 2, bins // 2) with the wanted ones among 17 (max-pool) and
-    18 (average-pool); both in rising view order (a dimension of size 0 when none is wanted).
+    Args:
+        mag: magnitude spectrograms, (..., windows, bins).
+        which: the view numbers wanted (default all 19, see VIEW_NAMES).
+
+    Returns:
+        (full, pooled): full is (..., n_full, windows, bins) with the wanted views among 0-16,
+        pooled is (..., n_pooled, windows // 2, bins // 2) with the wanted ones among 17
+        (max-pool) and 18 (average-pool); both in rising view order (a dimension of size 0 when
+        none is wanted).
     """
     which = sorted(set(range(N_VIEWS) if which is None else which))
     lead = mag.shape[:-2]
@@ -190,7 +215,14 @@ def compute_views(mag, which=None):
     return full.reshape(*lead, *full.shape[1:]), pooled.reshape(*lead, *pooled.shape[1:])
 
 
-def pooled_frequencies(freqs):
-    """Centre frequencies of 2x2-pooled bins (the mean of each pair)."""
+def pooled_frequencies(freqs: torch.Tensor) -> torch.Tensor:
+    """Centre frequencies of 2x2-pooled bins (the mean of each pair).
+
+    Args:
+        freqs: the bin centre frequencies, (bins,).
+
+    Returns:
+        The pooled bins' frequencies, (bins // 2,) (an odd last bin is dropped, as pooling does).
+    """
     n = freqs.shape[-1] // 2
     return 0.5 * (freqs[: 2 * n : 2] + freqs[1 : 2 * n : 2])
