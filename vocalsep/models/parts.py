@@ -11,11 +11,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def fit_to(x, reference):
+def fit_to(x: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """Zero-pad or centre-crop the last two (spatial) dims of x to those of `reference`.
 
     A decoder tensor that came out of upsampling is a pixel larger or smaller than its skip
     connection when the input size is not a multiple of 2**depth; this makes them match.
+
+    Args:
+        x: tensor (..., H, W) to resize.
+        reference: tensor (..., H', W') whose last two sizes x must take.
+
+    Returns:
+        x as (..., H', W'): itself when the sizes already agree, else padded or cropped
+        (the odd pixel goes after).
     """
     out_h, out_w = reference.shape[-2:]
     dh, dw = out_h - x.shape[-2], out_w - x.shape[-1]
@@ -26,9 +34,15 @@ def fit_to(x, reference):
 
 
 class DoubleConv(nn.Module):
-    """(3x3 conv -> batch norm -> ReLU) twice; keeps the spatial size."""
+    """(3x3 conv -> batch norm -> ReLU) twice; keeps the spatial size.
 
-    def __init__(self, in_channels, out_channels, mid_channels=None):
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+        mid_channels: channels between the two convolutions (default out_channels).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, mid_channels: int | None = None):
         super().__init__()
         mid_channels = mid_channels or out_channels
         self.double_conv = nn.Sequential(
@@ -40,21 +54,42 @@ class DoubleConv(nn.Module):
             nn.ReLU(inplace=True),
         )
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the two convolutions.
+
+        Args:
+            x: (N, in_channels, H, W).
+
+        Returns:
+            (N, out_channels, H, W).
+        """
         return self.double_conv(x)
 
 
 class Down(nn.Module):
-    """2x2 max pool (ceil mode, so odd and 1-pixel sizes work) then DoubleConv."""
+    """2x2 max pool (ceil mode, so odd and 1-pixel sizes work) then DoubleConv.
 
-    def __init__(self, in_channels, out_channels):
+    Args:
+        in_channels: channels of the input.
+        out_channels: channels of the output.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.maxpool_conv = nn.Sequential(
             nn.MaxPool2d(2, ceil_mode=True),
             DoubleConv(in_channels, out_channels),
         )
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Halve the spatial size (rounding up) and convolve.
+
+        Args:
+            x: (N, in_channels, H, W).
+
+        Returns:
+            (N, out_channels, ceil(H / 2), ceil(W / 2)).
+        """
         return self.maxpool_conv(x)
 
 
@@ -65,9 +100,14 @@ class Up(nn.Module):
     DoubleConv (in_channels // 2 in the middle). bilinear=False: a learnt 2x2 transposed
     convolution halves the channels first.
     `in_channels` is the channel count after concatenation (skip + upsampled).
+
+    Args:
+        in_channels: channels of skip + upsampled input together.
+        out_channels: channels of the output.
+        bilinear: upsample bilinearly (True) or with a transposed convolution (False).
     """
 
-    def __init__(self, in_channels, out_channels, bilinear=True):
+    def __init__(self, in_channels: int, out_channels: int, bilinear: bool = True):
         super().__init__()
         if bilinear:
             self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
@@ -76,19 +116,41 @@ class Up(nn.Module):
             self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, kernel_size=2, stride=2)
             self.conv = DoubleConv(in_channels, out_channels)
 
-    def forward(self, x, skip):
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """Upsample x, join it to its skip connection and convolve.
+
+        Args:
+            x: (N, C, H, W) from the level below.
+            skip: (N, C_skip, H', W') skip connection of this level (H' about 2 H).
+
+        Returns:
+            (N, out_channels, H', W').
+        """
         x = fit_to(self.up(x), skip)
         return self.conv(torch.cat([skip, x], dim=1))
 
 
 class OutConv(nn.Module):
-    """1x1 convolution to the class logits."""
+    """1x1 convolution to the class logits.
 
-    def __init__(self, in_channels, out_channels):
+    Args:
+        in_channels: channels of the input.
+        out_channels: number of classes.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-pixel class logits.
+
+        Args:
+            x: (N, in_channels, H, W).
+
+        Returns:
+            (N, out_channels, H, W) logits.
+        """
         return self.conv(x)
 
 
@@ -97,6 +159,15 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
 
     The output has ceil(size / stride) samples; when the total padding is odd, the extra sample
     goes after (for a 5-wide stride-2 kernel on an even size: 1 before, 2 after).
+
+    Args:
+        size: input samples along the axis.
+        kernel: kernel width along the axis.
+        stride: stride along the axis.
+        dilation: dilation along the axis.
+
+    Returns:
+        (before, after) padding in samples.
     """
     span = (kernel - 1) * dilation + 1
     out = -(-size // stride)
@@ -108,6 +179,14 @@ class SameConv2d(nn.Conv2d):
     """nn.Conv2d with TensorFlow's "same" padding (asymmetric where TensorFlow's is)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pad x as TensorFlow would, then convolve.
+
+        Args:
+            x: (N, in_channels, H, W).
+
+        Returns:
+            (N, out_channels, ceil(H / stride), ceil(W / stride)).
+        """
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
         top, bottom = same_padding(x.shape[-2], kh, sh, dh)
         left, right = same_padding(x.shape[-1], kw, sw, dw)
@@ -142,6 +221,14 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Transposed convolution cropped to stride x the input size.
+
+        Args:
+            x: (N, in_channels, H, W).
+
+        Returns:
+            (N, out_channels, stride * H, stride * W).
+        """
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         top, left = (kh - sh) // 2, (kw - sw) // 2
         if sh == sw and kh == kw and torch.is_autocast_enabled(x.device.type):
@@ -150,6 +237,7 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         return full[..., top:top + x.shape[-2] * sh, left:left + x.shape[-1] * sw]
 
     def _by_phases(self, x: torch.Tensor, crop: int) -> torch.Tensor:
+        """The cropped transposed convolution as one convolution per phase + pixel shuffle."""
         stride, kernel = self.stride[0], self.kernel_size[0]
         taps, d_min = _phase_taps(kernel, stride, crop)
         taps = taps.to(x.device)
@@ -163,7 +251,16 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
 
 
 def keras_batch_norm(channels: int) -> nn.BatchNorm2d:
-    """Batch norm with Keras' defaults: epsilon 1e-3, moving averages with momentum 0.99."""
+    """Batch norm with Keras' defaults: epsilon 1e-3, moving averages with momentum 0.99.
+
+    Keras' momentum m weighs the old average, PyTorch's the new batch: hence 1 - 0.99.
+
+    Args:
+        channels: number of channels normalised.
+
+    Returns:
+        The nn.BatchNorm2d.
+    """
     return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
 
 
@@ -181,6 +278,14 @@ class EncoderStep(nn.Module):
         self.act = nn.LeakyReLU(slope)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the step.
+
+        Args:
+            x: (N, in_channels, H, W).
+
+        Returns:
+            (activated, conv), both (N, out_channels, ceil(H / 2), ceil(W / 2)).
+        """
         conv = self.conv(x)
         return self.act(self.norm(conv)), conv
 
@@ -200,6 +305,15 @@ class DecoderStep(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, size: torch.Size | None = None) -> torch.Tensor:
+        """Run the step.
+
+        Args:
+            x: (N, in_channels, H, W).
+            size: (H', W') to crop the doubled output to, or None to keep (2 H, 2 W).
+
+        Returns:
+            (N, out_channels, H', W').
+        """
         x = self.up(x)
         if size is not None:
             x = x[..., : size[0], : size[1]]
@@ -214,4 +328,12 @@ class MaskHead(nn.Module):
         self.conv = SameConv2d(in_channels, channels, kernel_size, dilation=dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Masks in (0, 1).
+
+        Args:
+            x: (N, in_channels, H, W).
+
+        Returns:
+            (N, channels, H, W) sigmoid masks.
+        """
         return torch.sigmoid(self.conv(x))

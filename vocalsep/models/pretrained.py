@@ -36,11 +36,15 @@ _CONVS, _NORMS, _UPS = 7, 12, 6
 
 
 def _keras(name: str, index: int) -> str:
+    """Keras' name of the index-th layer of a kind: `name`, `name_1`, `name_2`, ..."""
     return name if index == 0 else f"{name}_{index}"
 
 
 def checkpoint_files() -> dict[str, Path]:
-    """File name -> path of the installed checkpoint's files.
+    """Locate the installed checkpoint's files through the distribution's metadata.
+
+    Returns:
+        File name (`model.index`, `model.data-00000-of-00001`) -> its path.
 
     Raises:
         InputError: the package is not installed or a file is missing.
@@ -59,6 +63,7 @@ def checkpoint_files() -> dict[str, Path]:
 
 
 def _verified(files: dict[str, Path]) -> None:
+    """Raise InputError unless every file's SHA-256 is the one recorded in SHA256."""
     for name, path in files.items():
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
@@ -76,6 +81,15 @@ def tf_state_dict(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     TensorFlow stores convolution kernels as (kh, kw, in, out) and transposed ones as
     (kh, kw, out, in); PyTorch wants (out, in, kh, kw) and (in, out, kh, kw): one permutation
     (3, 2, 0, 1) fits both.
+
+    Args:
+        tensors: TensorFlow variable name (`conv2d_3/kernel`, ...) -> array, as `read_bundle` gives.
+
+    Returns:
+        VocalUNet state_dict key -> float32 tensor (batch norms' num_batches_tracked set to 0).
+
+    Raises:
+        KeyError: a tensor the network needs is not in `tensors`.
     """
     state: dict[str, torch.Tensor] = {}
 
@@ -111,6 +125,12 @@ def tf_state_dict(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 def load_pretrained(device: str | torch.device = "cpu") -> VocalUNet:
     """Spleeter's 2-stem VocalUNet with Deezer's weights, in eval mode on `device`.
 
+    Args:
+        device: where to put the network.
+
+    Returns:
+        The network, its weights checked against the recorded SHA-256.
+
     Raises:
         InputError: the package is missing, or its files changed or are truncated.
     """
@@ -126,7 +146,11 @@ def load_pretrained(device: str | torch.device = "cpu") -> VocalUNet:
 
 
 def licence_text() -> str:
-    """The licence file of the installed distribution (MIT, Deezer SA)."""
+    """The licence of the installed distribution (MIT, Deezer SA).
+
+    Returns:
+        The licence file's text, or the metadata's `License` field when the wheel has no such file.
+    """
     dist = importlib.metadata.distribution(DISTRIBUTION)
     for file in dist.files or ():
         if file.name.upper().startswith("LICEN"):

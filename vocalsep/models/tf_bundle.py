@@ -104,6 +104,7 @@ def _block_entries(block: bytes):
 
 
 def _read_block(data: bytes, handle: bytes) -> bytes:
+    """The bytes of the block a BlockHandle (offset, size varints) points at."""
     offset, pos = _varint(handle, 0)
     size, _ = _varint(handle, pos)
     if offset + size + _BLOCK_TRAILER > len(data):
@@ -114,6 +115,7 @@ def _read_block(data: bytes, handle: bytes) -> bytes:
 
 
 def _entry(name: str, value: bytes) -> BundleEntry:
+    """Decode one BundleEntryProto."""
     dtype, shape, shard, offset, size = 0, [], 0, 0, 0
     for field, _, v in _proto_fields(value):
         if field == 1:
@@ -136,7 +138,13 @@ def _entry(name: str, value: bytes) -> BundleEntry:
 
 
 def read_index(path: str | Path) -> dict[str, BundleEntry]:
-    """Tensor name -> BundleEntry of a bundle's `.index` file.
+    """Read a bundle's `.index` file.
+
+    Args:
+        path: the `NAME.index` file.
+
+    Returns:
+        Tensor name -> BundleEntry (the bundle's header left out).
 
     Raises:
         InputError: the file is missing or is not a well-formed bundle index.
@@ -167,6 +175,9 @@ def read_index(path: str | Path) -> dict[str, BundleEntry]:
 
 def read_bundle(prefix: str | Path) -> dict[str, np.ndarray]:
     """Every tensor of the bundle `prefix` (`prefix.index`, `prefix.data-00000-of-00001`).
+
+    Args:
+        prefix: the bundle's path without its suffixes (`.../model` for `.../model.index`).
 
     Returns:
         name -> numpy array (a copy, in the dtype and shape the index gives).

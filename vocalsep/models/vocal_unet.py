@@ -20,14 +20,31 @@ EPSILON = 1e-10  # Spleeter's: keeps the ratio mask defined where both estimates
 
 
 def ratio_masks(v: torch.Tensor, a: torch.Tensor, exponent: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spleeter's masks from two magnitude estimates: (v^e + eps/2) / (v^e + a^e + eps) and its partner."""
+    """Spleeter's masks from two magnitude estimates: (v^e + eps/2) / (v^e + a^e + eps) and its partner.
+
+    Args:
+        v: vocal magnitude estimate, any shape.
+        a: accompaniment magnitude estimate, shaped like v.
+        exponent: e, the power the magnitudes are raised to.
+
+    Returns:
+        (vocal mask, accompaniment mask), shaped like v; they sum to 1.
+    """
     v, a = v**exponent, a**exponent
     total = v + a + EPSILON
     return (v + EPSILON / 2) / total, (a + EPSILON / 2) / total
 
 
 class SourceUNet(nn.Module):
-    """One source's U-Net: (N, C, T, F) magnitudes -> (N, C, T, F) estimated magnitudes."""
+    """One source's U-Net: (N, C, T, F) magnitudes -> (N, C, T, F) estimated magnitudes.
+
+    Args:
+        channels: audio channels C (2: stereo).
+        width: channels of the first encoder step; each further step doubles them.
+        depth: number of encoder (and decoder) steps.
+        dropout: dropout probability of the first `dropout_steps` decoder steps.
+        dropout_steps: how many decoder steps, from the deepest, use dropout.
+    """
 
     def __init__(self, channels: int = 2, width: int = 16, depth: int = 6, dropout: float = 0.5,
                  dropout_steps: int = 3):
@@ -45,7 +62,14 @@ class SourceUNet(nn.Module):
         self.head = MaskHead(1, channels)
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
-        """The sigmoid mask (N, C, T, F) the network puts on its input x."""
+        """The sigmoid mask the network puts on its input x.
+
+        Args:
+            x: (N, C, T, F) mixture magnitudes.
+
+        Returns:
+            (N, C, T, F) mask in (0, 1).
+        """
         skips, h = [], x
         for step in self.encoder:
             h, conv = step(h)
@@ -60,11 +84,25 @@ class SourceUNet(nn.Module):
         return self.head(h)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The source's magnitude estimate.
+
+        Args:
+            x: (N, C, T, F) mixture magnitudes.
+
+        Returns:
+            (N, C, T, F): x times its mask.
+        """
         return self.mask(x) * x
 
 
 class VocalUNet(nn.Module):
-    """Two SourceUNets (vocals, accompaniment) and Spleeter's ratio masks between them."""
+    """Two SourceUNets (vocals, accompaniment) and Spleeter's ratio masks between them.
+
+    Args:
+        channels: audio channels (2: stereo).
+        width: channels of each U-Net's first encoder step.
+        depth: number of encoder steps of each U-Net.
+    """
 
     def __init__(self, channels: int = 2, width: int = 16, depth: int = 6):
         super().__init__()
@@ -73,13 +111,32 @@ class VocalUNet(nn.Module):
         self.accompaniment = SourceUNet(channels, width, depth)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(vocal, accompaniment) magnitude estimates, each shaped like x."""
+        """Both sources' magnitude estimates.
+
+        Args:
+            x: (N, C, T, F) mixture magnitudes.
+
+        Returns:
+            (vocal, accompaniment) magnitude estimates, each shaped like x.
+        """
         return self.vocals(x), self.accompaniment(x)
 
     def masks(self, x: torch.Tensor, exponent: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
-        """Vocal and accompaniment ratio masks (`ratio_masks`), shaped like x."""
+        """Vocal and accompaniment ratio masks (`ratio_masks`) of a mixture.
+
+        Args:
+            x: (N, C, T, F) mixture magnitudes.
+            exponent: the power of `ratio_masks`.
+
+        Returns:
+            (vocal mask, accompaniment mask), each shaped like x.
+        """
         return ratio_masks(*self(x), exponent)
 
     def config(self) -> dict:
-        """Constructor arguments, stored in model files so that the network can be rebuilt."""
+        """Constructor arguments, stored in model files so that the network can be rebuilt.
+
+        Returns:
+            {"channels", "width", "depth"} -> int, to pass back as VocalUNet(**config).
+        """
         return {"channels": self.channels, "width": self.width, "depth": self.depth}

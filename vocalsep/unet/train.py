@@ -39,7 +39,7 @@ from ..training import (
     run_epochs,
     seed_everything,
 )
-from .data import PatchSampler, Track, gather_tracks, song_of, split_by_song
+from .data import PatchSampler, PathLike, Track, gather_tracks, song_of, split_by_song
 from .history import CURVE
 from .separate import POSTPROCESS, Postprocess, estimate, export_model, separate_grid
 
@@ -54,6 +54,11 @@ ARCHITECTURE = ("init", "width", "depth", "freeze_norm")
 
 @dataclass
 class TrainSettings:
+    """Settings of a training run (config.yaml's `unet: train: settings:`, `unet-train --settings`).
+
+    Each field's meaning is in its comment; init "pretrained" fixes width 16 and depth 6.
+    """
+
     init: str = "pretrained"      # "pretrained": Deezer's Spleeter weights; "scratch": a fresh network
     width: int = 16               # first encoder step's channels (scratch only; Spleeter's: 16)
     depth: int = 6                # encoder steps (scratch only; Spleeter's: 6)
@@ -80,36 +85,86 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainSettings:
+        """Settings from a mapping of field names; fields left out take their defaults.
+
+        Args:
+            values: field name -> value.
+
+        Returns:
+            The settings.
+
+        Raises:
+            ValueError: an unknown key, an unknown init, or another size with init "pretrained".
+        """
         return dataclass_from_dict(cls, values, "training")
 
     def patch_samples(self, grid: StftGrid = GRID) -> int:
-        """Samples of a wave whose STFT (no padding) has exactly patch_frames frames."""
+        """Samples of a wave whose STFT (no padding) has exactly patch_frames frames.
+
+        Args:
+            grid: the STFT grid.
+
+        Returns:
+            (patch_frames - 1) * hop + n_fft.
+        """
         return (self.patch_frames - 1) * grid.hop + grid.n_fft
 
 
 def magnitudes(wave: torch.Tensor, grid: StftGrid = GRID) -> torch.Tensor:
-    """Network input (N, 2, frames, bins) of mono waves (N, samples): scaled STFT magnitudes of
-    the network's band, framed as given (no padding added), duplicated to two channels (as mono
-    songs are separated)."""
+    """Network input of mono waves: scaled STFT magnitudes of the network's band.
+
+    Framed as given (no padding added), duplicated to two channels (as mono songs are separated).
+
+    Args:
+        wave: (N, samples) mono waves.
+        grid: the STFT grid.
+
+    Returns:
+        (N, 2, frames, bins) magnitudes (the two channels are one expanded view).
+    """
     mag = grid_stft(wave, grid)[..., : grid.bins].abs() * grid.scale
     return mag.unsqueeze(1).expand(-1, 2, -1, -1)
 
 
 def spleeter_loss(vocal_est: torch.Tensor, accomp_est: torch.Tensor, vocal_mag: torch.Tensor,
                   accomp_mag: torch.Tensor) -> torch.Tensor:
-    """Spleeter's L1 loss: mean |estimate - magnitude| of the vocal plus that of the accompaniment."""
+    """Spleeter's L1 loss: mean |estimate - magnitude| of the vocal plus that of the accompaniment.
+
+    Args:
+        vocal_est: the network's vocal magnitudes.
+        accomp_est: the network's accompaniment magnitudes, shaped like vocal_est.
+        vocal_mag: the true vocal magnitudes, shaped like vocal_est.
+        accomp_mag: the true accompaniment magnitudes, shaped like vocal_est.
+
+    Returns:
+        The loss, a scalar tensor.
+    """
     return torch.mean(torch.abs(vocal_est - vocal_mag)) + torch.mean(torch.abs(accomp_est - accomp_mag))
 
 
 def step_loss(model: VocalUNet, vocal: torch.Tensor, accomp: torch.Tensor) -> torch.Tensor:
-    """Training loss of a batch of mono (N, samples) vocal and accompaniment patches."""
+    """Training loss of a batch of patches: the network on their mix, against both sources.
+
+    Args:
+        model: the network.
+        vocal: (N, samples) mono vocal patches.
+        accomp: (N, samples) mono accompaniment patches.
+
+    Returns:
+        `spleeter_loss`, a scalar tensor.
+    """
     v_est, a_est = model(magnitudes(vocal + accomp))
     return spleeter_loss(v_est, a_est, magnitudes(vocal), magnitudes(accomp))
 
 
 def set_training_mode(model: VocalUNet, freeze_norm: bool) -> None:
-    """Train mode (dropout on); with freeze_norm the batch norms normalise with their stored
-    running statistics and do not update them (their scale and offset still learn)."""
+    """Put the model in train mode (dropout on), its batch norms frozen if asked.
+
+    Args:
+        model: the network.
+        freeze_norm: batch norms normalise with their stored running statistics and do not
+            update them (their scale and offset still learn).
+    """
     model.train()
     if freeze_norm:
         for module in model.modules():
@@ -120,12 +175,21 @@ def set_training_mode(model: VocalUNet, freeze_norm: bool) -> None:
 @torch.inference_mode()
 def validate(model: VocalUNet, tracks: list[Track], floors: dict | None = None,
              settings: Postprocess = VALIDATION) -> tuple[float, float, float]:
-    """(mean loss, median vocal SDR in dB, median mixture SDR) over whole validation songs.
+    """Score the model on whole validation songs; leaves it in eval mode.
 
     The loss is the training loss on each whole song (its 512-frame segments cross-faded as in
     separation); the SDR is that of the song separated by `separate_grid`, the accompaniment
-    being the mix minus the vocal. floors: keeps each song's mixture SDR (the floor an estimate
-    must beat, fixed) between calls. Leaves the model in eval mode.
+    being the mix minus the vocal.
+
+    Args:
+        model: the network.
+        tracks: the validation tracks.
+        floors: keeps each song's mixture SDR (the floor an estimate must beat, fixed) between
+            calls, keyed by (name, source); filled in where missing.
+        settings: how the songs are separated.
+
+    Returns:
+        (mean loss, median vocal SDR in dB, median mixture SDR in dB).
     """
     floors = {} if floors is None else floors
     model.eval()
@@ -154,9 +218,19 @@ def _checkpointer(out_dir: str | Path, cfg: TrainSettings) -> Checkpointer:
 
 def train(train_tracks: list[Track], valid_tracks: list[Track], out_dir: str | Path, cfg: TrainSettings,
           device: str = "auto", progress: bool = True, stop_after: int | None = None) -> list[dict]:
-    """Train (or resume) in out_dir; returns the history (per-epoch dicts, epoch 0 first).
+    """Train (or resume) in out_dir: checkpoints/, training.csv and curve.png.
 
-    stop_after: end after this many training epochs of *this call* (to test resuming), as a kill would.
+    Args:
+        train_tracks: the training tracks (at least one).
+        valid_tracks: the validation tracks; none: validation scores are NaN.
+        out_dir: the training folder.
+        cfg: the settings.
+        device: "auto", "cpu", "cuda" or "mps".
+        progress: show progress bars.
+        stop_after: end after this many training epochs of *this call* (to test resuming), as a kill would.
+
+    Returns:
+        The history: one dict per epoch (the columns of training.csv), epoch 0 first.
     """
     if not train_tracks:
         raise ValueError("no training tracks: give prepared pairs, a MUSDB folder or the open corpus")
@@ -180,7 +254,7 @@ def train(train_tracks: list[Track], valid_tracks: list[Track], out_dir: str | P
     sampler = PatchSampler(train_tracks, cfg.patch_samples(), rng, cfg.remix, cfg.gain_db)
     floors = {}
 
-    def step(batch) -> float:
+    def step(batch: tuple[np.ndarray, np.ndarray]) -> float:
         vocal, accomp = (torch.from_numpy(x).to(device) for x in batch)
         return optimise(state, step_loss(model, vocal, accomp))
 
@@ -201,7 +275,21 @@ def train(train_tracks: list[Track], valid_tracks: list[Track], out_dir: str | P
 
 def export(out_dir: str | Path, model_path: str | Path, cfg: TrainSettings, info: dict | None = None,
            which: str = "best") -> dict:
-    """Write the model file from checkpoints/{which}.pt with the training record; returns the record."""
+    """Write the model file from checkpoints/{which}.pt with the training record.
+
+    Args:
+        out_dir: the training folder.
+        model_path: the model file to write.
+        cfg: the settings the run was trained with.
+        info: more entries of the record (they override the others).
+        which: "best" (best validation SDR) or "last".
+
+    Returns:
+        The record stored in the model file.
+
+    Raises:
+        InputError: there is no checkpoint yet.
+    """
     checkpointer = _checkpointer(out_dir, cfg)
     found = checkpointer.latest(cfg.epochs)
     if found is None:
@@ -219,10 +307,29 @@ def export(out_dir: str | Path, model_path: str | Path, cfg: TrainSettings, info
     return record
 
 
-def run_training(out_dir: str | Path, model_path: str | Path, cfg: TrainSettings, rtg_dir=None, musdb_dir=None,
-                 corpus_dir=None, valid_fraction: float = 0.15, max_valid: int = 12, device: str = "auto",
-                 progress: bool = True) -> dict:
-    """Gather the pairs, split by song, train (or resume) and export the best model to model_path."""
+def run_training(out_dir: str | Path, model_path: str | Path, cfg: TrainSettings, rtg_dir: PathLike | None = None,
+                 musdb_dir: PathLike | None = None, corpus_dir: PathLike | None = None, valid_fraction: float = 0.15,
+                 max_valid: int = 12, device: str = "auto", progress: bool = True) -> dict:
+    """Gather the pairs, split by song, train (or resume) and export the best model to model_path.
+
+    Args:
+        out_dir: the training folder.
+        model_path: the model file to write.
+        cfg: the settings.
+        rtg_dir: folder of prepared pairs (rtg/).
+        musdb_dir: a MUSDB18-HQ folder (its train split).
+        corpus_dir: the open corpus (its train split).
+        valid_fraction: share of the songs held out for validation.
+        max_valid: at most this many validation tracks, evenly spread (0: all).
+        device: "auto", "cpu", "cuda" or "mps".
+        progress: show progress bars.
+
+    Returns:
+        The record stored in the model file (`export`).
+
+    Raises:
+        InputError: no training pairs were found.
+    """
     sr = GRID.sample_rate
     tracks = gather_tracks(sr, rtg_dir, musdb_dir, corpus_dir)
     if not tracks:
