@@ -9,6 +9,8 @@ Every mask is applied to the mix STFT and rendered with the inverse STFT (mix ph
 accompaniment estimate is the mix minus the vocal estimate.
 """
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -19,8 +21,16 @@ METHODS = (*ORACLES, "REPET-SIM", "mixture")
 EPS = 1e-10
 
 
-def oracle_masks(V, A):
-    """{name: mask} from the complex STFTs of the vocal and the accompaniment (torch tensors)."""
+def oracle_masks(V: torch.Tensor, A: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The oracle masks from the true sources' STFTs.
+
+    Args:
+        V: the vocal's complex STFT (windows, bins).
+        A: the accompaniment's complex STFT, the same shape.
+
+    Returns:
+        {"IRM2", "IRM1", "IBM": mask}, real tensors of V's shape, in [0, 1].
+    """
     v, a = V.abs(), A.abs()
     return {
         "IRM2": v**2 / (v**2 + a**2 + EPS),
@@ -29,13 +39,27 @@ def oracle_masks(V, A):
     }
 
 
-def repet_sim_mask(mag, sr, hop, segment_seconds=30.0, margin=10.0, power=2.0, min_gap_seconds=2.0):
-    """REPET-SIM vocal mask of a magnitude spectrogram (windows, bins), numpy in and out.
+def repet_sim_mask(mag: np.ndarray, sr: int, hop: int, segment_seconds: float = 30.0, margin: float = 10.0,
+                   power: float = 2.0, min_gap_seconds: float = 2.0) -> np.ndarray:
+    """REPET-SIM vocal mask of a magnitude spectrogram, numpy in and out.
 
     librosa's recipe (`nn_filter(S, aggregate=np.median, metric="cosine", width=w)`, then
-    `softmask(S - min(S, rep), margin * rep, power)`) in numpy, without librosa, per segment of
-    `segment_seconds`, so the similarity matrix is (segment windows)^2 at most.
-    tests/test_matching.py checks it against librosa itself.
+    `softmask(S - min(S, rep), margin * rep, power)`) in numpy, without librosa (so the job does
+    not import librosa and numba), per segment of `segment_seconds`, so the similarity matrix is
+    (segment windows)^2 at most. tests/test_matching.py checks it against librosa itself.
+
+    Args:
+        mag: the mix's magnitude spectrogram (windows, bins).
+        sr: the sample rate in Hz.
+        hop: the STFT's hop in samples.
+        segment_seconds: the length of the segments processed on their own, in seconds (a short
+            last one is merged into the one before).
+        margin: the soft mask's margin on the repeating part.
+        power: the soft mask's exponent.
+        min_gap_seconds: the least time between a frame and its neighbours, in seconds.
+
+    Returns:
+        The vocal mask (windows, bins), float32 in [0, 1]; 0 on segments too short or silent.
     """
     mag = np.asarray(mag, dtype=np.float32)
     n_win = mag.shape[0]
@@ -55,12 +79,25 @@ def repet_sim_mask(mag, sr, hop, segment_seconds=30.0, margin=10.0, power=2.0, m
     return mask
 
 
-def nn_neighbours(S, width, k=None):
-    """For each row of S (observations, features): the indices of its neighbours as librosa's
-    `recurrence_matrix(S.T, width=width, metric="cosine", sym=False)` picks them: the
+def nn_neighbours(S: np.ndarray, width: int, k: int | None = None) -> list[np.ndarray]:
+    """The neighbours of each row of S, as librosa's recurrence_matrix picks them.
+
+    As `recurrence_matrix(S.T, width=width, metric="cosine", sym=False)`: the
     min(t - 1, k + 2 width) rows nearest by cosine distance (not itself), less those closer than
     `width` in time, of which the first k in time order (librosa keeps the first k of its ties).
-    k defaults to librosa's 2 ceil(sqrt(t - 2 width + 1)). Returns a list of index arrays."""
+
+    Args:
+        S: the observations (t, features).
+        width: the least distance in rows between a row and its neighbours, from 1 to
+            (t - 1) // 2.
+        k: the most neighbours per row; default librosa's 2 ceil(sqrt(t - 2 width + 1)).
+
+    Returns:
+        For each of the t rows, the indices of its neighbours, rising.
+
+    Raises:
+        ValueError: when width is out of range.
+    """
     t = S.shape[0]
     if width < 1 or width >= (t - 1) // 2:
         raise ValueError(f"width={width} must be at least 1 and at most (t - 1) // 2={(t - 1) // 2}")
@@ -83,11 +120,22 @@ def nn_neighbours(S, width, k=None):
     return [np.flatnonzero(row) for row in keep]
 
 
-def nn_median(S, width, k=None, block=16):
-    """librosa's `nn_filter(S.T, aggregate=np.median, metric="cosine", width=width).T` (float64):
-    each row replaced by the median of its neighbours' rows (itself where it has none). The order
-    statistics are picked in S's own dtype (exact), the mean of the middle two in float64, as
-    np.median of the float64 values gives them."""
+def nn_median(S: np.ndarray, width: int, k: int | None = None, block: int = 16) -> np.ndarray:
+    """librosa's `nn_filter(S.T, aggregate=np.median, metric="cosine", width=width).T`, in numpy.
+
+    Each row is replaced by the median of its neighbours' rows (`nn_neighbours`; itself where it
+    has none). The order statistics are picked in S's own dtype (exact), the mean of the middle
+    two in float64, as np.median of the float64 values gives them.
+
+    Args:
+        S: the observations (t, features), such as magnitude frames.
+        width: the least distance in rows between a row and its neighbours.
+        k: the most neighbours per row (default librosa's, see `nn_neighbours`).
+        block: rows whose medians are taken together (bounds the memory of the gathered rows).
+
+    Returns:
+        The filtered rows (t, features), float64.
+    """
     S = np.asarray(S)
     neighbours = nn_neighbours(S.astype(np.float64), width, k)
     ST = np.ascontiguousarray(S.T)  # (features, rows): the neighbours of a row along the last axis
@@ -108,8 +156,17 @@ def nn_median(S, width, k=None, block=16):
     return out
 
 
-def softmask(X, X_ref, power=1.0):
-    """librosa.util.softmask(X, X_ref, power=power) for finite power, split_zeros=False."""
+def softmask(X: np.ndarray, X_ref: np.ndarray, power: float = 1.0) -> np.ndarray:
+    """librosa.util.softmask(X, X_ref, power=power) for finite power, split_zeros=False.
+
+    Args:
+        X: the wanted part's magnitudes, non-negative.
+        X_ref: the reference part's magnitudes, the same shape.
+        power: the exponent of the ratio.
+
+    Returns:
+        X^p / (X^p + X_ref^p) (X and X_ref first scaled by their maximum), 0 where both are zero.
+    """
     Z = np.maximum(X, X_ref)
     bad = Z < np.finfo(Z.dtype).tiny
     Z[bad] = 1
@@ -121,16 +178,40 @@ def softmask(X, X_ref, power=1.0):
     return mask
 
 
-def render(X, mask, n_fft, hop, length):
-    """istft(mask * X) as float32 numpy."""
+def render(X: torch.Tensor, mask: np.ndarray | torch.Tensor, n_fft: int, hop: int, length: int) -> np.ndarray:
+    """A masked STFT rendered as a signal with the mix phase: istft(mask * X).
+
+    Args:
+        X: the mix's complex STFT (windows, bins).
+        mask: the mask (windows, bins).
+        n_fft: the STFT's window length in samples.
+        hop: its hop in samples.
+        length: the signal's length in samples.
+
+    Returns:
+        The signal (length,), float32.
+    """
     m = torch.as_tensor(mask, dtype=X.real.dtype)
     with torch.no_grad():
         return istft(m * X, n_fft, hop, length).numpy().astype(np.float32)
 
 
-def iter_baselines(mix, vocal, sr, n_fft, hop, segment_seconds=30.0):
-    """(method, (vocal_estimate, accompaniment_estimate)) for the oracles, REPET-SIM and the
-    floor, made one at a time so that a long song holds one method's signals at once."""
+def iter_baselines(mix: np.ndarray, vocal: np.ndarray, sr: int, n_fft: int, hop: int,
+                   segment_seconds: float = 30.0) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray]]]:
+    """The baselines' estimates, made one at a time so that a long song holds one method's at once.
+
+    Args:
+        mix: the mix, a 1-D array.
+        vocal: the true vocal, a 1-D array of the same length (the oracles see it).
+        sr: the sample rate in Hz.
+        n_fft: the STFT's window length in samples (the mask STFT's).
+        hop: its hop in samples.
+        segment_seconds: REPET-SIM's segment length in seconds.
+
+    Yields:
+        (method, (vocal_estimate, accompaniment_estimate)) for the oracles, REPET-SIM and the
+        floor (the mixture for both), in METHODS' order, float32.
+    """
     mix = np.asarray(mix, dtype=np.float32)
     vocal = np.asarray(vocal, dtype=np.float32)
     n = len(mix)
@@ -147,7 +228,20 @@ def iter_baselines(mix, vocal, sr, n_fft, hop, segment_seconds=30.0):
     yield "mixture", (mix, mix)
 
 
-def baselines(mix, vocal, sr, n_fft, hop, segment_seconds=30.0):
-    """{method: (vocal_estimate, accompaniment_estimate)} for the oracles, REPET-SIM and the floor."""
+def baselines(mix: np.ndarray, vocal: np.ndarray, sr: int, n_fft: int, hop: int, segment_seconds: float = 30.0
+              ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """All the baselines' estimates at once (see `iter_baselines`).
+
+    Args:
+        mix: the mix, a 1-D array.
+        vocal: the true vocal, a 1-D array of the same length.
+        sr: the sample rate in Hz.
+        n_fft: the STFT's window length in samples.
+        hop: its hop in samples.
+        segment_seconds: REPET-SIM's segment length in seconds.
+
+    Returns:
+        {method: (vocal_estimate, accompaniment_estimate)} for the oracles, REPET-SIM and the floor.
+    """
     return {name: tuple(np.array(x) for x in pair)
             for name, pair in iter_baselines(mix, vocal, sr, n_fft, hop, segment_seconds)}

@@ -5,6 +5,9 @@ is scored by `score`, so their numbers are comparable.
 """
 
 import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,9 +15,21 @@ from .audio import write_text
 
 METRIC_NAMES = ("SDR", "SIR", "SAR", "SI-SDR")
 
+# {"vocals": {metric: dB}, "accompaniment": {metric: dB}}, as score returns it
+Score = dict[str, dict[str, float]]
 
-def si_sdr(reference, estimate, eps=1e-12):
-    """Scale-invariant SDR in dB (Le Roux et al. 2019), of 1-D signals."""
+
+def si_sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = 1e-12) -> float:
+    """Scale-invariant SDR (Le Roux et al. 2019) of an estimate of a 1-D signal.
+
+    Args:
+        reference: the true signal, 1-D.
+        estimate: its estimate, 1-D (both are cut to the shorter length).
+        eps: keeps the ratio finite for silent signals.
+
+    Returns:
+        The SI-SDR in dB.
+    """
     reference = np.asarray(reference, dtype=np.float64)
     estimate = np.asarray(estimate, dtype=np.float64)
     n = min(len(reference), len(estimate))
@@ -25,29 +40,50 @@ def si_sdr(reference, estimate, eps=1e-12):
     return float(10 * np.log10((np.dot(target, target) + eps) / (np.dot(noise, noise) + eps)))
 
 
-def _median(values):
+def _median(values: np.ndarray) -> float:
+    """Median of the finite values (NaN when there are none)."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     return float(np.median(values)) if values.size else float("nan")
 
 
-def score(vocal_ref, accomp_ref, vocal_est, accomp_est, sr):
+def score(vocal_ref: np.ndarray, accomp_ref: np.ndarray, vocal_est: np.ndarray, accomp_est: np.ndarray,
+          sr: int) -> Score:
     """Score a two-source estimate.
 
-    Returns {"vocals": {SDR, SIR, SAR, SI-SDR}, "accompaniment": {...}}, the first three from
-    BSS Eval v4 as museval computes it, with 1 s windows and hops (median over windows, silent
-    windows skipped as museval does), SI-SDR over the whole signal.
+    Args:
+        vocal_ref: the true vocal, 1-D.
+        accomp_ref: the true accompaniment, 1-D.
+        vocal_est: the vocal estimate, 1-D (padded with zeros or cut to the references' length).
+        accomp_est: the accompaniment estimate, 1-D (likewise).
+        sr: the sample rate in Hz (the BSS Eval windows are 1 s).
+
+    Returns:
+        {"vocals": {SDR, SIR, SAR, SI-SDR}, "accompaniment": {...}} in dB, the first three from
+        BSS Eval v4 as museval computes it, with 1 s windows and hops (median over windows, silent
+        windows skipped as museval does), SI-SDR over the whole signal.
     """
     return score_methods(vocal_ref, accomp_ref, {"estimate": (vocal_est, accomp_est)}, sr)["estimate"]
 
 
-def score_methods(vocal_ref, accomp_ref, estimates, sr):
-    """{method: score(...)} of several (vocal, accompaniment) estimates of the same references.
+def score_methods(vocal_ref: np.ndarray, accomp_ref: np.ndarray,
+                  estimates: dict[str, tuple[np.ndarray, np.ndarray]]
+                  | Iterable[tuple[str, tuple[np.ndarray, np.ndarray]]], sr: int) -> dict[str, Score]:
+    """Score several (vocal, accompaniment) estimates of the same references, as `score` does.
 
     The references' correlations are computed once for all of them (vocalsep.bsseval: museval's
     BSS Eval v4 with the whole-song filters fitted block by block, so a long song's memory stays
-    bounded). `estimates` may be any iterable of (method, (vocal, accompaniment)) pairs or a dict,
-    so that estimates can be made one at a time.
+    bounded).
+
+    Args:
+        vocal_ref: the true vocal, 1-D.
+        accomp_ref: the true accompaniment, 1-D.
+        estimates: {method: (vocal, accompaniment)}, or any iterable of (method, (vocal,
+            accompaniment)) pairs, so that estimates can be made one at a time.
+        sr: the sample rate in Hz.
+
+    Returns:
+        {method: score}, each as `score` returns it.
     """
     from .bsseval import BssEvalV4
 
@@ -71,8 +107,17 @@ def score_methods(vocal_ref, accomp_ref, estimates, sr):
     return result
 
 
-def write_metrics(path, song, mode, methods, extra=None):
-    """Write a song's metrics.json: {"song", "mode", "methods": {method: score(...)}, **extra}."""
+def write_metrics(path: str | Path, song: str, mode: str, methods: dict[str, Score],
+                  extra: dict[str, Any] | None = None) -> None:
+    """Write a song's metrics.json: {"song", "mode", "methods": {method: score(...)}, **extra}.
+
+    Args:
+        path: the file to write.
+        song: the song's name.
+        mode: the dataset mode ("100-window" or "no-limit").
+        methods: {method: score}, as `score_methods` returns them.
+        extra: more top-level entries (they override the ones above of the same name).
+    """
     payload = {"song": song, "mode": mode, "methods": methods}
     payload.update(extra or {})
     write_text(path, json.dumps(payload, indent=2, allow_nan=True) + "\n")

@@ -1,11 +1,14 @@
 """Command line of fingerprint matching: `vocalsep match`, and `vocalsep report` of its results.
 
 The per-song job and the report are imported when their command runs: every command's parser is
-built on each call of `vocalsep`, and their matplotlib and pandas take about 0.5 s each to import.
+built on each call of `vocalsep`, and their matplotlib and pandas are slow to import.
 """
+
+from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -13,8 +16,16 @@ from ..device import pick_device
 from ..fingerprint.cli import fingerprint_section
 from .settings import MatchSettings
 
+if TYPE_CHECKING:
+    import argparse
 
-def add_parser(subparsers):
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `match` and `report` commands to the `vocalsep` command line.
+
+    Args:
+        subparsers: the `vocalsep` parser's subcommands, from ArgumentParser.add_subparsers.
+    """
     p = subparsers.add_parser("match", help="fingerprint-matching separation of one pair, with baselines")
     p.add_argument("mix", help="prepared mix (stereo_mixture.wav)")
     p.add_argument("vocal", help="prepared vocal of the same length (isolated_vocal.wav)")
@@ -33,7 +44,8 @@ def add_parser(subparsers):
     p.set_defaults(func=_report)
 
 
-def _match(args):
+def _match(args: argparse.Namespace) -> None:
+    """`vocalsep match`: separate one pair, write its outputs and print each method's vocal SDR."""
     from .song import output_paths, separate_song
 
     fp = dict(fingerprint_section(args.config))
@@ -46,7 +58,8 @@ def _match(args):
     print(json.dumps({m: round(s["vocals"]["SDR"], 2) for m, s in methods.items()}, indent=1))
 
 
-def _report(args):
+def _report(args: argparse.Namespace) -> None:
+    """`vocalsep report`: metrics.csv and summary.png from metrics.json files."""
     from ..report import write_report
 
     out = Path(args.out)

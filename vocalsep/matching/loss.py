@@ -6,23 +6,29 @@ band energies, total energy) are log-compressed above a floor relative to the vo
 column is standardised by the vocal's own spread, and the six metric groups are averaged with
 weights (the profile 1, the others 0.1 by default) so that no group drowns the others. Peak
 picks (the fundamental, harmonic count and spacing, formant frequencies) stay out of the loss;
-the harmonic and formant strengths are measured at the vocal's peaks.
+the harmonic and formant strengths are taken at the vocal's peaks.
 
 The loss over views weighs view 0 (the raw spectrum, at every scale) by 1 and the mean of the
 other 18 views (at every scale) by `other_views_weight`; which views an evaluation uses is
 plan.ViewPlan's job. The loss is evaluated block by block of windows (see FingerprintLoss).
 """
 
+from collections.abc import Sequence
+
 import torch
 
 from ..fingerprint.fingerprint import HALO, block_views, scale_metrics, window_blocks
 from ..fingerprint.metrics import COLUMNS, GROUPS, NOT_DIFFERENTIABLE, Anchors, window_metrics
 from ..fingerprint.views import N_VIEWS, POOLED, pooled_frequencies
-from ..parallel import SERIAL
+from ..parallel import SERIAL, Workers
 from ..stft import bin_frequencies, hop_length, stft
-from .settings import GROUP_NAMES
+from .settings import GROUP_NAMES, MatchSettings
 
 LOG_COLUMNS = tuple(range(GROUPS["profile"].start, GROUPS["bands"].stop)) + (COLUMNS.index("energy"),)
+
+# {n_fft: (full, pooled, anchors_full, anchors_pooled, views)}: a signal's metrics, as reference_metrics
+# returns them (full (views, windows, 425), pooled (views, windows // 2, 425), view numbers rising)
+ReferenceMetrics = dict[int, tuple[torch.Tensor, torch.Tensor, Anchors, Anchors, tuple[int, ...]]]
 
 
 def _column_tables(device):
@@ -39,10 +45,22 @@ def _column_tables(device):
     return is_log.to(device), in_loss.to(device), group.to(device)
 
 
-def reference_metrics(signal, sr, settings, views=None, workers=SERIAL):
-    """{n_fft: (full, pooled, anchors_full, anchors_pooled, views)} of a signal at every scale (no
-    gradient): the metrics of the wanted views (default: the loss views and view 0), as
-    fingerprint.scale_metrics returns them, and the view numbers, in rising order."""
+def reference_metrics(signal: torch.Tensor, sr: int, settings: MatchSettings, views: Sequence[int] | None = None,
+                      workers: Workers = SERIAL) -> ReferenceMetrics:
+    """The fingerprint metrics of a signal at every scale, without gradient: the loss's targets.
+
+    Args:
+        signal: the signal (the vocal), a 1-D tensor.
+        sr: its sample rate in Hz.
+        settings: the matching settings (scales, hop fraction, loss views).
+        views: the view numbers wanted (default: the loss views and view 0).
+        workers: a parallel.Workers over which each scale's blocks of windows are spread.
+
+    Returns:
+        {n_fft: (full, pooled, anchors_full, anchors_pooled, views)}: the metrics of the wanted
+        views and their anchors as fingerprint.scale_metrics returns them, and the view numbers,
+        in rising order.
+    """
     views = sorted(set(settings.loss_views) | {0}) if views is None else sorted(set(views))
     out = {}
     with torch.no_grad():
@@ -52,8 +70,16 @@ def reference_metrics(signal, sr, settings, views=None, workers=SERIAL):
     return out
 
 
-def to_device(x, device):
-    """A tensor or Anchors moved to device (anything else as it is)."""
+def to_device(x: object, device: torch.device | str) -> object:
+    """A tensor or Anchors moved to a device (anything else as it is).
+
+    Args:
+        x: a tensor, an Anchors or anything else (such as a tuple of view numbers).
+        device: the device to move it to.
+
+    Returns:
+        x on the device, or x itself when it is neither a tensor nor an Anchors.
+    """
     if isinstance(x, Anchors):
         return Anchors(x.f0_hz.to(device), x.formant_bins.to(device))
     return x.to(device) if torch.is_tensor(x) else x
@@ -67,8 +93,8 @@ def _rows(metrics, anchors, rows):
 
 
 def _spread(t, dims):
-    """Standard deviation (population) over dims, kept: torch's std over a middle dimension of a
-    (views, windows, 425) stack took 3 ms per call, as long as the rest of a step."""
+    """Standard deviation (population) over dims, kept, written out: torch's std over a middle
+    dimension of a (views, windows, 425) stack is slow, as slow as the rest of a step."""
     centred = t - t.mean(dim=dims, keepdim=True)
     return (centred * centred).mean(dim=dims, keepdim=True).sqrt()
 
@@ -123,13 +149,20 @@ class FingerprintLoss:
     computed with the neighbours they need, the values are those of the whole): small blocks
     stay in the CPU caches, and with `backward=True` each block's graph is freed as soon as its
     gradient is taken, so memory does not grow with the length of the signal.
+
+    Calling it with a signal returns (total, per_view), see `__call__`.
+
+    Args:
+        reference: the vocal signal (a 1-D tensor), or its metrics as `reference_metrics` returns
+            them (with at least the views to evaluate, in rising view order).
+        sr: the sample rate in Hz.
+        settings: the matching settings (scales, group weights, view weights, log floor).
+        views: the loss views this loss will evaluate (default all of them): only their targets
+            are prepared.
     """
 
-    def __init__(self, reference, sr, settings, views=None):
-        """reference: the vocal signal (a 1-D tensor), or its metrics as `reference_metrics` returns
-        them (with at least the views to evaluate, in rising view order).
-        views: the loss views this loss will evaluate (default all of them): only their targets
-        are prepared."""
+    def __init__(self, reference: torch.Tensor | ReferenceMetrics, sr: int, settings: MatchSettings,
+                 views: Sequence[int] | None = None) -> None:
         self.views = sorted(set(settings.loss_views) if views is None else set(views))
         if torch.is_tensor(reference):
             reference = reference_metrics(reference, sr, settings, self.views)
@@ -167,15 +200,23 @@ class FingerprintLoss:
             coef[:, other] = w_other / (len(other) * len(self.settings.scales)) / total
         return coef
 
-    def __call__(self, signal, views=None, backward=False, workers=SERIAL):
-        """(total, per_view): the weighted loss (detached), and a (scales, 19) tensor of each
-        (scale, view) pair's loss (NaN where not evaluated).
+    def __call__(self, signal: torch.Tensor, views: Sequence[int] | None = None, backward: bool = False,
+                 workers: Workers = SERIAL) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of a signal's fingerprint, optionally back-propagated.
 
-        views: None for all the views this loss prepared, or a list of them to evaluate. The
-        total weighs view 0 by 1 and the mean of the other evaluated views by `other_views_weight`;
-        with the others drawn at random each step it is an unbiased estimate of the same weighting
-        over all. backward: also back-propagate the total into the graph that made `signal`.
-        workers: a parallel.Workers over which the blocks of windows of every scale are spread.
+        The total weighs view 0 by 1 and the mean of the other evaluated views by
+        `other_views_weight`; with the others drawn at random each step it is an unbiased
+        estimate of the same weighting over all.
+
+        Args:
+            signal: the rendered output, a 1-D tensor (the graph that made it is kept for backward).
+            views: None for all the views this loss prepared, or a list of them to evaluate.
+            backward: also back-propagate the total into the graph that made `signal`.
+            workers: a parallel.Workers over which the blocks of windows of every scale are spread.
+
+        Returns:
+            (total, per_view): the weighted loss (a detached scalar), and a (scales, 19) tensor of
+            each (scale, view) pair's loss (NaN where not evaluated).
         """
         views = self.views if views is None else sorted(views)
         scales, device = self.settings.scales, signal.device
@@ -226,7 +267,7 @@ class FingerprintLoss:
                 grads[s][lo : lo + grad.shape[0]] += grad
         if backward:
             # the blocks' gradients on to the signal, as the gradient of sum(mag * its gradient): a
-            # scalar's backward (backward with explicit gradients imports sympy, ~0.4 s per job)
+            # scalar's backward (backward with explicit gradients imports sympy, slow in every job)
             sum((root * g).sum() for root, g in zip(mags, grads)).backward()
         evaluated = torch.zeros_like(coef, dtype=torch.bool)
         evaluated[:, views] = True

@@ -3,9 +3,8 @@
 Stage 1 (profiles.match_profiles) pulls view 0's profiles of the masked mix onto the vocal's.
 Stage 2 (`iterations`): the mask becomes sigmoid(logits) and Adam lowers the whole fingerprint
 loss (loss.FingerprintLoss: autograd through every view's metrics at every scale). On real
-recordings it lowers the loss but moves the SDR by under 0.1 dB (0, 5 or 10 steps; 3 or 5 steps:
-within 0.01 dB on every pair of two held-out sets of 9), so the default is a short refinement
-(3 steps).
+recordings it lowers the loss but barely moves the SDR, whatever the number of steps, so the
+default is a short refinement (3 steps).
 
 The stages use only fingerprints (the vocal's; and the accompaniment's 400-point profiles),
 never the sources' STFTs on the mask's grid: the oracle masks, which use those, are what the
@@ -17,38 +16,55 @@ chunks with context on both sides, which bounds memory.
 import logging
 import math
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..fingerprint.cache import CachedFingerprint
 from ..fingerprint.views import N_VIEWS
-from ..parallel import SERIAL, cpu_workers
+from ..parallel import SERIAL, Workers, cpu_workers
 from ..stft import hop_length, istft, stft
 from . import history as histories
 from .adam import CosineAdam
-from .loss import FingerprintLoss, reference_metrics, to_device
+from .loss import FingerprintLoss, ReferenceMetrics, reference_metrics, to_device
 from .plan import ViewPlan
 from .profiles import match_profiles, signal_profiles, view0_profiles
 from .render import render_gain
+from .settings import MatchSettings
 
 log = logging.getLogger(__name__)
 
 
-def optimise_mask(mix, vocal, sr, settings, device=None, reference=None, workers=SERIAL, accompaniment=None):
-    """Optimise the mask for one stretch of signal (1-D tensors of equal length).
+def optimise_mask(mix: torch.Tensor, vocal: torch.Tensor | None, sr: int, settings: MatchSettings,
+                  device: torch.device | str | None = None, reference: ReferenceMetrics | None = None,
+                  workers: Workers = SERIAL, accompaniment: torch.Tensor | None = None
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Optimise the mask for one stretch of signal: stage 1, then stage 2.
 
-    reference: the vocal's metrics for this stretch (`reference_metrics`, or read from its
-    fingerprint cache), of at least the views `ViewPlan(settings).needed`; computed from `vocal`
-    when None (then `vocal` may be None).
-    accompaniment: the accompaniment's signal (mix minus vocal), or None: when given, stage 1
-    also matches a mask to its profiles, in the same batched updates as the vocal's.
+    Args:
+        mix: the mix of the stretch, a 1-D tensor.
+        vocal: the vocal of the stretch, a 1-D tensor of the same length (may be None when
+            `reference` is given).
+        sr: the sample rate in Hz.
+        settings: the matching settings.
+        device: where to optimise (default: the mix's device).
+        reference: the vocal's metrics for this stretch (`reference_metrics`, or read from its
+            fingerprint cache), of at least the views `ViewPlan(settings).needed`; computed from
+            `vocal` when None.
+        workers: a parallel.Workers over which the scales and blocks of windows are spread.
+        accompaniment: the accompaniment's signal (mix minus vocal), or None: when given, stage 1
+            also matches a mask to its profiles, in the same batched updates as the vocal's.
 
-    Returns (mask (windows, bins) numpy float32, history dict with 'profile' (the stage-1
-    distances), 'total' (iterations,) and 'per_view' (iterations, scales, 19) arrays of stage 2,
-    plus 'initial'/'final' losses and their (scales, 19) 'initial_per_view'/'final_per_view': of the
-    constant starting mask and of the result, on view 0 and the check views, NaN elsewhere;
-    'accompaniment_mask': the accompaniment's matched mask, or None).
+    Returns:
+        (mask, history): the mask (windows, bins) on the mask STFT, numpy float32, and a dict with
+        'profile' (the stage-1 distances), 'total' (iterations,) and 'per_view' (iterations,
+        scales, 19) arrays of stage 2, plus 'initial'/'final' losses and their (scales, 19)
+        'initial_per_view'/'final_per_view': of the constant starting mask and of the result, on
+        view 0 and the check views, NaN elsewhere; 'accompaniment_mask': the accompaniment's
+        matched mask, or None.
     """
     device = device or mix.device
     mix = mix.to(device)
@@ -61,7 +77,7 @@ def optimise_mask(mix, vocal, sr, settings, device=None, reference=None, workers
     loss_fn = FingerprintLoss(reference, sr, settings, [v for v in plan.needed if v in settings.loss_views])
     totals, per_views = [], []
 
-    def render(lg):
+    def render(lg):  # the output of the mask sigmoid(lg)
         return istft(torch.sigmoid(lg) * X, settings.mask_n_fft, settings.mask_hop, n_samples)
 
     check = plan.check  # the ends are compared on the same views
@@ -112,8 +128,21 @@ def _alignment(settings):
     return math.lcm(settings.mask_hop, *[2 * h for h in hops])
 
 
-def chunks(n_samples, sr, settings):
-    """[(start, stop, seg_start, seg_stop)]: kept spans and the spans optimised (with context)."""
+def chunks(n_samples: int, sr: int, settings: MatchSettings) -> list[tuple[int, int, int, int]]:
+    """The time chunks a song is optimised in, aligned to whole windows of every STFT.
+
+    Chunks are `chunk_seconds` long (a short last one is merged into the one before), each
+    optimised with `context_seconds` more on both sides.
+
+    Args:
+        n_samples: the song's length in samples.
+        sr: the sample rate in Hz.
+        settings: the matching settings (chunk and context lengths, the STFTs' hops).
+
+    Returns:
+        [(start, stop, seg_start, seg_stop)] in samples: the spans kept, which tile the song, and
+        the spans optimised (with context).
+    """
     align = _alignment(settings)
     size = max(align, int(round(settings.chunk_seconds * sr / align)) * align)
     ctx = int(math.ceil(settings.context_seconds * sr / align)) * align
@@ -128,18 +157,30 @@ def chunks(n_samples, sr, settings):
     return spans
 
 
-def match(mix, vocal, sr, settings, device=None, progress=None, vocal_fingerprint=None):
-    """Fingerprint-matching separation of a whole song.
+def match(mix: np.ndarray, vocal: np.ndarray, sr: int, settings: MatchSettings,
+          device: torch.device | str | None = None, progress: Callable[[int, dict[str, Any]], object] | None = None,
+          vocal_fingerprint: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Fingerprint-matching separation of a whole song, chunk by chunk.
 
-    mix, vocal: 1-D float arrays of equal length. Returns (vocal_estimate, mask, history), the
-    estimate as float32 numpy, the matched mask (windows, bins) on the mask STFT of the whole mix,
-    and the optimisation history (chunk curves averaged, weighted by chunk length), with
-    "accompaniment_mask": for render "two_source", the mask matched to the accompaniment's
-    profiles (else None).
-    vocal_fingerprint: the vocal's fingerprint cache folder (rule fingerprint): its metrics are
-    read for each chunk instead of being computed again from `vocal` (a cache that is damaged, made
-    with other settings or from another signal is an InputError naming the file).
-    progress: None, or called with (chunk number, its history) after each chunk.
+    Args:
+        mix: the mix, a 1-D float array.
+        vocal: the vocal, a 1-D float array of the same length.
+        sr: the sample rate in Hz.
+        settings: the matching settings.
+        device: where to optimise (default: the CPU).
+        progress: None, or called with (chunk number, its history) after each chunk.
+        vocal_fingerprint: the vocal's fingerprint cache folder (rule fingerprint): its metrics are
+            read for each chunk instead of being computed again from `vocal`.
+
+    Returns:
+        (vocal_estimate, mask, history): the estimate as float32 numpy, the matched mask (windows,
+        bins) on the mask STFT of the whole mix, and the optimisation history (chunk curves
+        averaged, weighted by chunk length), with "accompaniment_mask": for render "two_source",
+        the mask matched to the accompaniment's profiles (else None).
+
+    Raises:
+        InputError: a vocal fingerprint cache that is damaged, made with other settings or from
+            another signal (naming the file).
     """
     device = torch.device(device or "cpu")
     mix_t = torch.as_tensor(np.asarray(mix, dtype=np.float32))

@@ -11,7 +11,10 @@ GROUP_NAMES = tuple(GROUPS)
 
 @dataclass(frozen=True)
 class MatchSettings:
-    """Settings of the optimisation (config.yaml `fingerprint:` section)."""
+    """Settings of the optimisation (config.yaml `fingerprint:` section), read by every stage.
+
+    The fields' comments say what each one sets; `from_config` builds them from the section.
+    """
 
     scales: tuple = (2048, 1024, 512)
     hop_fraction: float = 0.5
@@ -34,8 +37,21 @@ class MatchSettings:
     seed: int = 0
 
     @classmethod
-    def from_config(cls, section):
-        """Settings from the `fingerprint:` config section (missing keys take the defaults)."""
+    def from_config(cls, section: dict | None) -> "MatchSettings":
+        """Settings from the `fingerprint:` config section (missing keys take the defaults).
+
+        Keys that are not fields (the section's other settings) are ignored; lists become
+        tuples, and `group_weights` overrides the default weights group by group.
+
+        Args:
+            section: the config's `fingerprint:` section, or None for all the defaults.
+
+        Returns:
+            The settings.
+
+        Raises:
+            ValueError: when `render` is not one of RENDERS.
+        """
         keys = cls.__dataclass_fields__
         values = {k: v for k, v in (section or {}).items() if k in keys}
         if "scales" in values:

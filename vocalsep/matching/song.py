@@ -4,6 +4,7 @@ on the same STFT, their BSS Eval scores, the wavs and the pictures, for one pair
 import itertools
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..stft import stft
 from .history import checked_views, loss_reduction
 from .optimise import match
 from .render import render_gain
+from .settings import MatchSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,20 @@ MATCHING = "fingerprint_matching"
 MATCHING_MAGNITUDE = "fingerprint_matching_magnitude"  # the matched mask itself, when rendered otherwise
 
 
-def load_pair(mix_path, vocal_path, sr=SAMPLE_RATE):
-    """A prepared pair as two float32 arrays of equal length (InputError if they differ)."""
+def load_pair(mix_path: str | Path, vocal_path: str | Path, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """A prepared pair, read as mono signals of equal length.
+
+    Args:
+        mix_path: the prepared mix.
+        vocal_path: the prepared vocal of the same song.
+        sr: the sample rate to read them at, in Hz.
+
+    Returns:
+        (mix, vocal), 1-D float32 arrays of equal length.
+
+    Raises:
+        InputError: when the lengths differ or the vocal is silent.
+    """
     mix = load_mono(mix_path, sr)
     vocal = load_mono(vocal_path, sr)
     if len(mix) != len(vocal):
@@ -39,13 +53,31 @@ def load_pair(mix_path, vocal_path, sr=SAMPLE_RATE):
     return mix, vocal
 
 
-def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_segment_seconds=30.0,
-                  device="cpu", sr=SAMPLE_RATE, vocal_fingerprint=None):
-    """Run matching + baselines on one pair and write every output.
+def separate_song(mix_path: str | Path, vocal_path: str | Path, outputs: Mapping[str, str | Path], song: str,
+                  mode: str, settings: MatchSettings, repet_segment_seconds: float = 30.0,
+                  device: torch.device | str = "cpu", sr: int = SAMPLE_RATE,
+                  vocal_fingerprint: str | Path | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """Run matching and the baselines on one pair, score them and write every output.
 
-    outputs: mapping with keys vocal, accompaniment, mixture, target, loss_plot, spectrograms,
-    metrics (file paths). vocal_fingerprint: the vocal's cache folder, read by the matching
-    instead of fingerprinting the vocal again. Returns the methods' scores.
+    Writes the extracted vocal and accompaniment, the mix and target wavs, metrics.json, the
+    loss plot and the spectrograms.
+
+    Args:
+        mix_path: the prepared mix.
+        vocal_path: the prepared vocal of the same song.
+        outputs: file paths under the keys vocal, accompaniment, mixture, target, loss_plot,
+            spectrograms and metrics (as `output_paths` makes them).
+        song: the song's name in metrics.json.
+        mode: the dataset mode in metrics.json ("100-window" or "no-limit").
+        settings: the matching settings.
+        repet_segment_seconds: REPET-SIM's segment length in seconds.
+        device: where to optimise.
+        sr: the sample rate in Hz.
+        vocal_fingerprint: the vocal's cache folder, read by the matching instead of
+            fingerprinting the vocal again.
+
+    Returns:
+        {method: score}: each method's scores, as evaluate.score_methods returns them.
     """
     mix, vocal = load_pair(mix_path, vocal_path, sr)
     accompaniment = mix - vocal
@@ -87,7 +119,7 @@ def separate_song(mix_path, vocal_path, outputs, song, mode, settings, repet_seg
     return methods
 
 
-def _render_magnitude(mix, mask, settings):
+def _render_magnitude(mix: np.ndarray, mask: np.ndarray, settings: MatchSettings) -> tuple[np.ndarray, np.ndarray]:
     """(vocal, accompaniment) rendered with the matched mask itself on the mix STFT."""
     with torch.no_grad():
         X = stft(torch.from_numpy(np.asarray(mix, dtype=np.float32)), settings.mask_n_fft, settings.mask_hop)
@@ -95,8 +127,15 @@ def _render_magnitude(mix, mask, settings):
     return vocal, mix - vocal
 
 
-def output_paths(folder):
-    """The outputs of separate_song inside one results folder."""
+def output_paths(folder: str | Path) -> dict[str, Path]:
+    """The outputs of separate_song inside one results folder.
+
+    Args:
+        folder: the results folder.
+
+    Returns:
+        {output key: path}, as separate_song's `outputs`.
+    """
     folder = Path(folder)
     return {
         "vocal": folder / "extracted_vocal.wav", "accompaniment": folder / "extracted_accompaniment.wav",
