@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from .errors import InputError, disk_full
 AUDIO_EXTENSIONS = ("wav", "flac", "ogg", "mp3")
 
 
-def _read_with_ffmpeg(path):
+def _read_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     """Decode any file ffmpeg understands to float32 (frames, channels)."""
     if shutil.which("ffmpeg") is None:
         raise InputError(path, "cannot be read by soundfile and ffmpeg is not installed")
@@ -39,10 +40,18 @@ def _read_with_ffmpeg(path):
     return data.astype(np.float32), sr
 
 
-def load(path):
-    """Read an audio file as float32 of shape (frames, channels) and its sample rate.
+def load(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read an audio file: any format libsndfile reads, else any that ffmpeg decodes.
 
-    Raises InputError naming the file when it is missing, empty, not audio, or has no samples.
+    Args:
+        path: the audio file.
+
+    Returns:
+        (samples, sample rate in Hz): float32 samples of shape (frames, channels).
+
+    Raises:
+        InputError: naming the file when it is missing, empty, not audio, has no samples, or has
+            NaN or infinite ones.
     """
     path = Path(path)
     if not path.is_file():
@@ -60,31 +69,62 @@ def load(path):
     return data, int(sr)
 
 
-def to_mono(data):
-    """Channel mean of a (frames, channels) array, as a 1-D float32 array."""
+def to_mono(data: np.ndarray) -> np.ndarray:
+    """Mix audio down to one channel.
+
+    Args:
+        data: samples (frames, channels), or (frames,) already mono.
+
+    Returns:
+        float32 (frames,): the mean over the channels (mono input unchanged but for the dtype).
+    """
     data = np.asarray(data, dtype=np.float32)
     return data if data.ndim == 1 else data.mean(axis=1, dtype=np.float32)
 
 
-def resample(signal, sr_in, sr_out):
-    """High-quality resampling (soxr, very high quality) along the first axis."""
+def resample(signal: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Resample along the first axis with soxr at its very high quality setting.
+
+    Args:
+        signal: samples (frames,) or (frames, channels).
+        sr_in: the signal's sample rate in Hz.
+        sr_out: the wanted sample rate in Hz.
+
+    Returns:
+        float32 samples at sr_out (the signal as float32 when the rates are equal).
+    """
     if sr_in == sr_out:
         return np.asarray(signal, dtype=np.float32)
     return soxr.resample(np.asarray(signal, dtype=np.float32), sr_in, sr_out, quality="VHQ").astype(np.float32)
 
 
-def load_mono(path, sr):
-    """Read any audio file as mono float32 at sample rate sr."""
+def load_mono(path: str | Path, sr: int) -> np.ndarray:
+    """Read any audio file as mono at a given sample rate.
+
+    Args:
+        path: the audio file (see `load`).
+        sr: the wanted sample rate in Hz.
+
+    Returns:
+        float32 samples (frames,) at sr.
+    """
     data, file_sr = load(path)
     return resample(to_mono(data), file_sr, sr)
 
 
-def atomic_write_bytes(path, writer):
+def atomic_write_bytes(path: str | Path, writer: Callable[[str], object]) -> None:
     """Call writer(tmp_path) and move the result to path only when it succeeded.
 
     An interrupted run therefore never leaves a half-written file under the final name: on any
-    failure the temporary file is removed and an earlier file at `path` keeps its content. A full
-    disk is an OutputError naming `path` (errors.disk_full).
+    failure the temporary file is removed and an earlier file at `path` keeps its content. The
+    temporary file is in path's folder (made if missing), so the final move is a rename.
+
+    Args:
+        path: the file to write.
+        writer: writes the whole file at the temporary path it is given.
+
+    Raises:
+        OutputError: the disk is full (errors.disk_full); other errors are raised as they are.
     """
     path = Path(path)
     tmp = None
@@ -103,17 +143,30 @@ def atomic_write_bytes(path, writer):
         raise
 
 
-def write_wav(path, signal, sr, subtype="FLOAT"):
-    """Write float audio (frames,) or (frames, channels) as WAV, atomically (32-bit float by default)."""
+def write_wav(path: str | Path, signal: np.ndarray, sr: int, subtype: str = "FLOAT") -> None:
+    """Write float audio atomically, as WAV unless the path ends in .flac (see `write_audio`).
+
+    Args:
+        path: the file to write.
+        signal: samples (frames,) or (frames, channels), nominally in [-1, 1].
+        sr: the sample rate in Hz.
+        subtype: libsndfile's sample format, 32-bit float by default.
+    """
     write_audio(path, signal, sr, subtype)
 
 
-def write_audio(path, signal, sr, subtype="FLOAT"):
-    """Write float audio as WAV or FLAC (by the path's suffix, .wav when it has another), atomically.
+def write_audio(path: str | Path, signal: np.ndarray, sr: int, subtype: str = "FLOAT") -> None:
+    """Write float audio as WAV or FLAC (by the path's suffix, WAV when it has another), atomically.
 
     The file is made in memory and written as plain bytes: libsndfile reports a failed write (a
     full disk) only as "System error.", a plain write as the OSError it is. Integer sample
     formats clip rather than wrap around.
+
+    Args:
+        path: the file to write (.flac for FLAC).
+        signal: samples (frames,) or (frames, channels), nominally in [-1, 1].
+        sr: the sample rate in Hz.
+        subtype: libsndfile's sample format ('FLOAT', 'PCM_16', 'PCM_24', ...).
     """
     fmt = "FLAC" if Path(path).suffix.lower() == ".flac" else "WAV"
     signal = np.asarray(signal, dtype=np.float32)
@@ -124,6 +177,11 @@ def write_audio(path, signal, sr, subtype="FLOAT"):
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
 
 
-def write_text(path, text):
-    """Write a text file atomically."""
+def write_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically, UTF-8 encoded.
+
+    Args:
+        path: the file to write.
+        text: its content.
+    """
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -3,8 +3,8 @@
 museval's v4 mode (`museval.evaluate(..., mode="v4")`, i.e. `museval.metrics.bss_eval` with
 time-invariant filters and no permutation search) fits its 512-tap distortion filters on the
 whole signal: it takes one FFT of every reference and every estimate at the next power of two
-above the song's length. On a 10-minute song at 22.05 kHz that is 2^24 complex128 values per
-signal, about 1.9 GB at its peak. The filters only need the signals' auto- and
+above the song's length: on a 10-minute song at 22.05 kHz, 2^24 complex128 values per signal.
+The filters only need the signals' auto- and
 cross-correlations at lags -511..511, so this module sums those correlations block by block
 (exactly the same sums, in another order) and then runs museval's own per-window decomposition
 and criteria (`_bss_decomp_mtifilt`, `_bss_crit`, `Framing`) unchanged. The references'
@@ -28,9 +28,21 @@ FILTERS_LEN = 512
 BLOCK = 1 << 16  # samples of the second signal per correlation block
 
 
-def xcorr(x, y, lags, block=BLOCK):
-    """r[k + lags - 1] = sum_n x[n + k] y[n] for k = -(lags - 1) .. lags - 1, with zeros outside
-    the signals (linear, not circular), summed over blocks of y."""
+def xcorr(x: np.ndarray, y: np.ndarray, lags: int, block: int = BLOCK) -> np.ndarray:
+    """Linear (not circular) cross-correlation of two signals at small lags, computed block by block.
+
+    Memory stays bounded by the block, whatever the signals' length: the sum over n is split over
+    blocks of y, each correlated (by FFT) with the stretch of x it meets.
+
+    Args:
+        x: samples (n_x,), zero outside.
+        y: samples (n_y,), zero outside.
+        lags: the number of non-negative lags; lags -(lags - 1) .. lags - 1 are computed.
+        block: samples of y per block.
+
+    Returns:
+        float64 r (2 * lags - 1,): r[k + lags - 1] = sum_n x[n + k] y[n].
+    """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     n = len(y)
@@ -50,11 +62,20 @@ class BssEvalV4:
     """museval's BSS Eval v4 against fixed references (nsrc, samples), mono.
 
     Call with estimates (nsrc, samples), estimate j being of reference j; returns
-    (sdr, isr, sir, sar), each (nsrc, windows), NaN in windows where a reference or an estimate
-    is silent, as museval returns them.
+    (sdr, isr, sir, sar) in dB, each (nsrc, windows), NaN in windows where a reference or an
+    estimate is silent, as museval returns them.
+
+    Args:
+        references: the true sources (nsrc, samples).
+        win: the window of the per-window criteria, in samples.
+        hop: the hop between windows, in samples.
+        filters_len: taps of the distortion filters (museval's 512).
+        block: samples per correlation block (see `xcorr`).
     """
 
-    def __init__(self, references, win, hop, filters_len=FILTERS_LEN, block=BLOCK):
+    def __init__(
+        self, references: np.ndarray, win: int, hop: int, filters_len: int = FILTERS_LEN, block: int = BLOCK
+    ) -> None:
         self.refs = np.asarray(references, dtype=np.float64)
         self.win, self.hop, self.L, self.block = int(win), int(hop), int(filters_len), int(block)
         nsrc, L = self.refs.shape[0], self.L
@@ -68,7 +89,7 @@ class BssEvalV4:
         self.G = G
         self._lu = {}
 
-    def _factor(self, sources):
+    def _factor(self, sources: list[int]) -> tuple[np.ndarray, tuple | None]:
         """(G, LU factors of G + eps I, or None where a pivot is exactly zero) of these sources, once."""
         key = tuple(sources)
         if key not in self._lu:
@@ -81,7 +102,7 @@ class BssEvalV4:
             self._lu[key] = (G, None if np.any(np.diag(lu) == 0) else (lu, piv))
         return self._lu[key]
 
-    def _filters(self, sources, estimate):
+    def _filters(self, sources: list[int], estimate: np.ndarray) -> np.ndarray:
         """museval's _compute_projection_filters(G[sources], sf[sources], estimate), mono: the same
         LAPACK LU solve (getrf + getrs, as np.linalg.solve's gesv), the factors kept."""
         L = self.L
@@ -94,7 +115,7 @@ class BssEvalV4:
             C = np.linalg.lstsq(G, D, rcond=None)[0]
         return C.reshape(len(sources), 1, L, 1)
 
-    def __call__(self, estimates):
+    def __call__(self, estimates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         estimates = np.asarray(estimates, dtype=np.float64)
         refs = self.refs
         nsrc, nsampl = refs.shape

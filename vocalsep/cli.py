@@ -8,6 +8,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 
 from . import __version__
 from .errors import InputError
@@ -19,7 +20,12 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The `vocalsep` argument parser, with a sub-command from each module of COMMAND_MODULES.
+
+    Returns:
+        The parser; the sub-command's parser sets `func` on the parsed arguments.
+    """
     parser = argparse.ArgumentParser(prog="vocalsep", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"vocalsep {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -28,7 +34,18 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run its sub-command.
+
+    An InputError (a file that cannot be used) is reported on stderr in one line, with no
+    traceback.
+
+    Args:
+        argv: the arguments after the program name; None reads sys.argv.
+
+    Returns:
+        The exit code: the sub-command's (0 when it returns None), 2 on an InputError.
+    """
     # Idle OpenMP threads of torch spin while they wait for work: on a machine busy with other jobs
     # that multiplies wall time several-fold. Set before the command modules import torch, whose
     # OpenMP runtime reads it once as it loads.

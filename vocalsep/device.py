@@ -3,8 +3,15 @@
 import torch
 
 
-def pick_device(preference="auto"):
-    """torch.device for `preference` ('auto', 'cuda', 'mps' or 'cpu'); 'auto' takes the best available."""
+def pick_device(preference: str = "auto") -> torch.device:
+    """The torch device to compute on.
+
+    Args:
+        preference: 'auto', or a device name torch knows ('cuda', 'mps', 'cpu', 'cuda:1'...).
+
+    Returns:
+        torch.device(preference), or for 'auto' the best available: CUDA, then MPS, then the CPU.
+    """
     if preference != "auto":
         return torch.device(preference)
     if torch.cuda.is_available():

@@ -6,9 +6,14 @@ from pathlib import Path
 
 
 class InputError(Exception):
-    """A user's input file cannot be used; the message names the file and the problem."""
+    """A user's input file cannot be used; the message names the file and the problem.
 
-    def __init__(self, path, problem):
+    Args:
+        path: the file (kept as a string in `path`).
+        problem: what is wrong with it, a phrase that follows the file name (kept in `problem`).
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
@@ -22,9 +27,19 @@ class OutputError(InputError):
     """
 
 
-def disk_full(path, error):
-    """The OutputError naming `path` when `error` says its disk is full (ENOSPC, or EDQUOT: the
-    user's quota), else None. The caller has removed what it had written: the message says so."""
+def disk_full(path: str | Path, error: BaseException) -> OutputError | None:
+    """The OutputError to raise when writing `path` failed because its disk is full.
+
+    The caller has removed what it had written: the message says so, with the free space left.
+
+    Args:
+        path: the output that could not be written.
+        error: the error the write raised.
+
+    Returns:
+        An OutputError naming `path` when `error` is an OSError with ENOSPC (no space left) or
+        EDQUOT (the user's quota), else None.
+    """
     if not (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)):
         return None
     folder = Path(path).parent

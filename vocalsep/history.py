@@ -9,14 +9,19 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .audio import atomic_write_bytes, write_text
 
 
 @dataclass(frozen=True)
 class Curve:
-    """The training curve's two panels: columns of the history (column: legend label) drawn per
-    epoch, losses left, scores right; floor: score columns drawn flat at their first value."""
+    """The training curve's two panels, drawn per epoch: losses left, scores right.
+
+    losses, scores and floor map columns of the history to legend labels; floor's columns are
+    drawn on the right as a flat line at their first epoch's value (a baseline to beat). The
+    labels name the panels' y axes; score_limits, when given, are the right panel's (bottom, top).
+    """
 
     title: str
     losses: dict
@@ -27,9 +32,18 @@ class Curve:
     score_limits: tuple | None = None
 
 
-def write_history(history: list[dict], csv_path, png_path=None, curve: Curve | None = None) -> None:
-    """training.csv (a row an epoch, the columns of the first row, numbers in full) and, given a
-    png_path and a curve, the curve PNG."""
+def write_history(
+    history: list[dict], csv_path: str | Path, png_path: str | Path | None = None, curve: Curve | None = None
+) -> None:
+    """Write the training record and, given a png_path and a curve, its curve PNG (both atomically).
+
+    Args:
+        history: one row an epoch, each with an 'epoch' and the curve's columns.
+        csv_path: training.csv: a row an epoch, the columns of the first row, numbers in full
+            (empty when there is no row).
+        png_path: the curve PNG, or None for none.
+        curve: which columns the PNG draws, or None for no PNG.
+    """
     out = io.StringIO()
     if history:
         writer = csv.DictWriter(out, fieldnames=list(history[0]), lineterminator="\n")

@@ -3,29 +3,47 @@
 A fingerprint or a matching step is thousands of mid-sized torch operations. torch's own
 intra-op threads split each operation and wake up for every one of them, which on such sizes
 saves little (the fingerprint) or costs more than it saves (the matching, with the passive
-waiting a shared machine needs: 0.52 s for a 4.7 s clip on one thread, 0.77-0.97 s on two).
-Torch releases Python's global lock inside its operations, so plain Python threads, each running
-whole blocks of windows (or scales) on one torch thread, keep the cores busy instead: a 3 min
-30 s song's fingerprints and matching took 22 s on 2 cores this way, 44 s before.
+waiting a shared machine needs). Torch releases Python's global lock inside its operations, so
+plain Python threads, each running whole blocks of windows (or scales) on one torch thread, keep
+the cores busy instead.
 """
 
 import collections
 import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 class Workers:
-    """`count` threads that map a function over items (in this thread when count is 1)."""
+    """`count` threads that map a function over items (in this thread when there is no pool).
 
-    def __init__(self, pool=None, count=1):
+    Args:
+        pool: the threads, or None to run everything in the calling thread.
+        count: the pool's number of threads (bounds the items in flight).
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor | None = None, count: int = 1) -> None:
         self.pool, self.count = pool, count
 
-    def map(self, fn, items):
-        """fn(item) for every item, yielded in order. At most 2 x count items are in flight, so
-        the results of a long input are not all held at once. Grad mode (thread-local in torch)
-        is the caller's in every thread."""
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """fn(item) for every item, on the threads.
+
+        At most 2 x count items are in flight, so the results of a long input are not all held at
+        once. Grad mode (thread-local in torch) is the caller's in every thread.
+
+        Args:
+            fn: the function, called once per item.
+            items: the inputs, read as the results are taken.
+
+        Yields:
+            fn(item) for each item, in the items' order.
+        """
         if self.pool is None:
             yield from map(fn, items)
             return
@@ -43,9 +61,15 @@ class Workers:
         while pending:
             yield pending.popleft().result()
 
-    def submit(self, fn):
-        """Start fn() on one of the threads (run it now, in this thread, when there is no pool);
-        the returned Future's result() waits for it and gives its result or raises its error."""
+    def submit(self, fn: Callable[[], R]) -> Future[R]:
+        """Start fn() on one of the threads (run it now, in this thread, when there is no pool).
+
+        Args:
+            fn: the work, taking no arguments.
+
+        Returns:
+            A Future whose result() waits for fn and gives its result or raises its error.
+        """
         if self.pool is not None:
             return self.pool.submit(fn)
         done = Future()
@@ -60,9 +84,18 @@ SERIAL = Workers()
 
 
 @contextlib.contextmanager
-def cpu_workers(device="cpu"):
-    """Workers, one per torch thread (torch.get_num_threads()), with torch itself on one thread
-    inside (restored after). Off the CPU, or with one thread, the work runs in this thread."""
+def cpu_workers(device: str | torch.device = "cpu") -> Iterator[Workers]:
+    """Workers, one per torch thread (torch.get_num_threads()), with torch itself on one thread inside.
+
+    torch's thread count is restored on leaving. Off the CPU, or with one thread, the work runs in
+    this thread.
+
+    Args:
+        device: where the work computes; only the CPU gets threads.
+
+    Yields:
+        The Workers (SERIAL when there is nothing to spread).
+    """
     if torch.device(device).type != "cpu":
         yield SERIAL
         return

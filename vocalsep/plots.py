@@ -1,7 +1,11 @@
 """Pictures of the fingerprint branch: optimisation loss, spectrograms, the report summary."""
 
+from __future__ import annotations
+
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -11,9 +15,18 @@ import numpy as np  # noqa: E402
 
 from .audio import atomic_write_bytes  # noqa: E402
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
-def save(fig, path):
-    """Write a figure as PNG atomically and close it."""
+
+def save(fig: Figure, path: str | Path) -> None:
+    """Write a figure as PNG atomically and close it.
+
+    Args:
+        fig: the figure.
+        path: the PNG file.
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -21,14 +34,26 @@ def save(fig, path):
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
 
 
-def loss_plot(history, view_names, scales, path, evaluated_on, reduction):
+def loss_plot(
+    history: Mapping[str, Any],
+    view_names: Sequence[str],
+    scales: Sequence[int],
+    path: str | Path,
+    evaluated_on: str,
+    reduction: float,
+) -> None:
     """Stage 1's profile distance, then stage 2's total loss and each view's loss (mean over scales)
-    per iteration, log scales.
+    per iteration, log scales, as one PNG of three panels.
 
-    history: the matching's history (vocalsep.matching.optimise.match: 'profile' distances,
-    'total' (steps,), 'per_view' (steps, scales, views) NaN where not evaluated, 'initial' and
-    'final'); evaluated_on: the views of the losses at both ends, in words; reduction: 1 - final /
-    initial loss.
+    Args:
+        history: the matching's history (vocalsep.matching.optimise.match): 'profile' distances,
+            'total' (steps,), 'per_view' (steps, scales, views) NaN where not evaluated, 'initial'
+            and 'final'.
+        view_names: a name per view, in the order of per_view's last axis.
+        scales: the STFT sizes (n_fft) of the scales, for the title.
+        path: the PNG file.
+        evaluated_on: the views of the losses at both ends, in words.
+        reduction: 1 - final / initial loss.
     """
     fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(17, 4.5))
     distances = np.asarray(history.get("profile", ()))
@@ -65,11 +90,12 @@ def loss_plot(history, view_names, scales, path, evaluated_on, reduction):
     save(fig, path)
 
 
-def _db(mag):
+def _db(mag: np.ndarray) -> np.ndarray:
+    """Magnitudes in dB, floored at -120 dB."""
     return 20 * np.log10(np.maximum(mag, 1e-6))
 
 
-def _pool_time(x, columns):
+def _pool_time(x: np.ndarray, columns: int) -> np.ndarray:
     """Average |x| over blocks of windows so that at most `columns` remain (long songs)."""
     x = np.abs(x) if np.iscomplexobj(x) else np.asarray(x)
     step = max(1, int(np.ceil(x.shape[0] / columns)))
@@ -79,11 +105,32 @@ def _pool_time(x, columns):
     return x[:n].reshape(-1, step, x.shape[1]).mean(axis=1)
 
 
-def spectrogram_plot(target, mix, extracted, mask, sr, hop, path, columns=2000,
-                     mask_title="Mask (fingerprint matching)"):
-    """Four panels: target vocal, mix, extracted vocal (dB magnitudes), and the mask (windows, bins).
+def spectrogram_plot(
+    target: np.ndarray,
+    mix: np.ndarray,
+    extracted: np.ndarray,
+    mask: np.ndarray,
+    sr: int,
+    hop: int,
+    path: str | Path,
+    columns: int = 2000,
+    mask_title: str = "Mask (fingerprint matching)",
+) -> None:
+    """Four panels: target vocal, mix, extracted vocal (dB magnitudes), and the mask, as one PNG.
 
-    Songs longer than `columns` windows are shown averaged over blocks of windows.
+    Songs longer than `columns` windows are shown averaged over blocks of windows. The colour
+    range of the three spectrograms is the mix's top 80 dB.
+
+    Args:
+        target: the target vocal's STFT (windows, bins), complex or magnitudes.
+        mix: the mixture's STFT (windows, bins).
+        extracted: the extracted vocal's STFT (windows, bins).
+        mask: the gain applied (windows, bins), drawn on a 0 to 1 colour scale.
+        sr: the sample rate in Hz (for the time and frequency axes).
+        hop: the STFT hop in samples.
+        path: the PNG file.
+        columns: the most windows drawn.
+        mask_title: the mask panel's title.
     """
     fig, axes = plt.subplots(4, 1, figsize=(11, 11), sharex=True)
     seconds = mask.shape[0] * hop / sr
@@ -102,8 +149,14 @@ def spectrogram_plot(target, mix, extracted, mask, sr, hop, path, columns=2000,
     save(fig, path)
 
 
-def summary_plot(table, path, metric="vocals_SDR"):
-    """Methods side by side for every song: one group of bars per (song, mode)."""
+def summary_plot(table: pd.DataFrame, path: str | Path, metric: str = "vocals_SDR") -> None:
+    """Methods side by side for every song: one group of bars per (song, mode), as a PNG.
+
+    Args:
+        table: the report's metrics, a row per (song, mode, method) with a column `metric`.
+        path: the PNG file.
+        metric: the column drawn, in dB (a missing song and method pair leaves a gap).
+    """
     songs = list(dict.fromkeys(zip(table["song"], table["mode"])))
     methods = list(dict.fromkeys(table["method"]))
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(songs) * max(1, len(methods)) * 0.35 + 3), 5))

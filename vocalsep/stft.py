@@ -25,19 +25,35 @@ import torch.nn.functional as F
 
 
 @functools.lru_cache(maxsize=16)
-def _hann(n_fft, device_type, dtype):
+def _hann(n_fft: int, device_type: str, dtype: torch.dtype) -> torch.Tensor:
+    """The periodic Hann window, cached per length, device type and dtype."""
     return torch.hann_window(n_fft, periodic=True, dtype=dtype, device=torch.device(device_type))
 
 
-def hop_length(n_fft, hop_fraction):
-    """Hop in samples for a scale: n_fft * hop_fraction, at least 1."""
+def hop_length(n_fft: int, hop_fraction: float) -> int:
+    """Hop in samples for a scale.
+
+    Args:
+        n_fft: the frame length in samples.
+        hop_fraction: the hop as a fraction of the frame.
+
+    Returns:
+        round(n_fft * hop_fraction), at least 1.
+    """
     return max(1, int(round(n_fft * hop_fraction)))
 
 
-def stft(signal, n_fft, hop):
-    """Complex STFT of a (..., samples) tensor as (..., windows, n_fft // 2 + 1).
+def stft(signal: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """Complex STFT with centred frames (zero padding at both ends), as librosa does by default.
 
-    Frames are centred (zero padding at both ends), as librosa does by default.
+    Args:
+        signal: samples (..., samples), a tensor or anything torch.as_tensor takes; other dtypes
+            than float32 and float64 are computed in float32.
+        n_fft: the frame length in samples.
+        hop: the hop in samples.
+
+    Returns:
+        Complex (..., windows, n_fft // 2 + 1), windows = samples // hop + 1 (see `frame_count`).
     """
     signal = torch.as_tensor(signal)
     if signal.dtype not in (torch.float32, torch.float64):
@@ -50,8 +66,18 @@ def stft(signal, n_fft, hop):
     return spec.transpose(-1, -2).reshape(*lead, spec.shape[-1], spec.shape[-2])
 
 
-def istft(spec, n_fft, hop, length):
-    """Inverse of `stft`: a (..., windows, bins) complex tensor back to (..., length) samples."""
+def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor:
+    """Inverse of `stft`.
+
+    Args:
+        spec: complex (..., windows, n_fft // 2 + 1).
+        n_fft: the frame length in samples, as given to `stft`.
+        hop: the hop in samples, as given to `stft`.
+        length: the number of samples to return (the original signal's).
+
+    Returns:
+        Real samples (..., length).
+    """
     window = _hann(n_fft, spec.device.type, spec.real.dtype)
     lead = spec.shape[:-2]
     flat = spec.reshape(-1, *spec.shape[-2:]).transpose(-1, -2)
@@ -59,19 +85,40 @@ def istft(spec, n_fft, hop, length):
     return out.reshape(*lead, length)
 
 
-def bin_frequencies(n_fft, sr):
-    """Centre frequency in Hz of each STFT bin (0 .. sr/2)."""
+def bin_frequencies(n_fft: int, sr: float) -> torch.Tensor:
+    """Centre frequency of each STFT bin.
+
+    Args:
+        n_fft: the frame length in samples.
+        sr: the sample rate in Hz.
+
+    Returns:
+        float32 (n_fft // 2 + 1,), in Hz from 0 to sr / 2.
+    """
     return torch.arange(n_fft // 2 + 1, dtype=torch.float32) * (sr / n_fft)
 
 
-def frame_count(samples, hop):
-    """Number of centred frames torch.stft returns for a signal of `samples` samples."""
+def frame_count(samples: int, hop: int) -> int:
+    """Number of centred frames `stft` returns for a signal.
+
+    Args:
+        samples: the signal's length in samples.
+        hop: the hop in samples.
+
+    Returns:
+        samples // hop + 1.
+    """
     return samples // hop + 1
 
 
 @dataclass(frozen=True)
 class StftGrid:
-    """Sample rate, frame, hop, the bins the network sees, and the factor to Spleeter's magnitudes."""
+    """Spleeter's framing at one sample rate: the grid a vocal U-Net's spectrograms are on.
+
+    Fields: sample_rate in Hz, n_fft (frame) and hop in samples (n_fft a multiple of hop), bins
+    (the low bins the network sees) and scale (the factor from this grid's magnitudes to
+    Spleeter's 44.1 kHz ones).
+    """
 
     sample_rate: int = 44100
     n_fft: int = 4096
@@ -84,13 +131,33 @@ class StftGrid:
             raise ValueError("n_fft must be a multiple of hop (the overlap-add works hop by hop)")
 
     def as_dict(self) -> dict:
+        """The fields as a dictionary (for a model's saved settings).
+
+        Returns:
+            {field name: value}.
+        """
         return asdict(self)
 
     def frames(self, samples: int) -> int:
-        """Frames of a wave of `samples` samples (the prepended frame included)."""
+        """Number of frames of a wave on this grid.
+
+        Args:
+            samples: the wave's length in samples.
+
+        Returns:
+            The frames, the prepended one included: ceil((samples + n_fft) / hop).
+        """
         return -(-(samples + self.n_fft) // self.hop)
 
     def window(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The periodic Hann window of the grid's frame.
+
+        Args:
+            device: where to make it.
+
+        Returns:
+            (n_fft,), in torch's default float dtype.
+        """
         return torch.hann_window(self.n_fft, periodic=True, device=device)
 
 
@@ -99,14 +166,30 @@ HALF_RATE_GRID = StftGrid(sample_rate=22050, n_fft=2048, hop=512, bins=1024, sca
 
 
 def padded(wave: torch.Tensor, grid: StftGrid) -> torch.Tensor:
-    """(C, samples) -> (C, n_fft + samples + end padding): the signal Spleeter frames."""
+    """The signal Spleeter frames: one frame of zeros before the wave, zeros after it to the last frame.
+
+    Args:
+        wave: samples (C, samples).
+        grid: the framing.
+
+    Returns:
+        (C, (grid.frames(samples) - 1) * hop + n_fft), ready for `grid_stft`.
+    """
     samples = wave.shape[-1]
     end = (grid.frames(samples) - 1) * grid.hop + grid.n_fft - samples - grid.n_fft
     return F.pad(wave, (grid.n_fft, end))
 
 
 def grid_stft(signal: torch.Tensor, grid: StftGrid) -> torch.Tensor:
-    """Complex STFT (C, frames, n_fft // 2 + 1) of an already padded signal (C, samples)."""
+    """Complex STFT on the grid of an already padded signal (see `padded`), frames not centred.
+
+    Args:
+        signal: samples (C, samples).
+        grid: the framing.
+
+    Returns:
+        Complex (C, frames, n_fft // 2 + 1).
+    """
     spec = torch.stft(signal, grid.n_fft, grid.hop, window=grid.window(signal.device), center=False,
                       return_complex=True)
     return spec.transpose(-1, -2)
@@ -116,6 +199,13 @@ def overlap_add(spec: torch.Tensor, grid: StftGrid) -> torch.Tensor:
     """Windowed overlap-add (C, (frames - 1) * hop + n_fft) of a complex STFT (C, frames, bins).
 
     The inverse of `grid_stft` up to the scale Spleeter applies: Hann^2 summed over the overlaps.
+
+    Args:
+        spec: complex (C, frames, n_fft // 2 + 1).
+        grid: the framing.
+
+    Returns:
+        Real samples (C, (frames - 1) * hop + n_fft), on the padded signal's time axis.
     """
     frames = torch.fft.irfft(spec, n=grid.n_fft, dim=-1) * grid.window(spec.device)
     channels, count = spec.shape[0], spec.shape[-2]

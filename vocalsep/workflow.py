@@ -6,14 +6,26 @@ import logging
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 
 
 @contextlib.contextmanager
-def rule_logging(log_path):
-    """Send logging, warnings and stray prints of a job to its Snakemake log file."""
+def rule_logging(log_path: str | Path) -> Iterator[logging.Logger]:
+    """Send logging and warnings of a job to its Snakemake log file (overwritten) while it runs.
+
+    Warnings and errors are also echoed to stderr, so that they reach the terminal. The handlers
+    are removed on leaving.
+
+    Args:
+        log_path: the rule's log file.
+
+    Yields:
+        The package's logger, `vocalsep`.
+    """
     logging.captureWarnings(True)
     handler = logging.FileHandler(log_path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -32,12 +44,18 @@ def rule_logging(log_path):
         handler.close()
 
 
-def package_mismatch(workflow_dir):
-    """None when this vocalsep package is workflow_dir/vocalsep, else what is wrong and how to mend it.
+def package_mismatch(workflow_dir: str | Path) -> str | None:
+    """Whether this vocalsep package is the workflow's own, workflow_dir/vocalsep.
 
     The rules' code hashes read the workflow's own package files; a job that imported another copy
     (a second checkout's editable install, a stale one in a conda environment) would run code that
     its hash does not describe, so that is refused rather than run.
+
+    Args:
+        workflow_dir: the workflow's folder (the checkout's root).
+
+    Returns:
+        None when the package is the workflow's own, else what is wrong and how to mend it.
     """
     here = Path(__file__).resolve().parent
     wanted = (Path(workflow_dir) / "vocalsep").resolve()
@@ -50,11 +68,16 @@ def package_mismatch(workflow_dir):
             "or put the checkout first on PYTHONPATH")
 
 
-def run_job(snakemake, job):
+def run_job(snakemake: Any, job: Callable[[Any, logging.Logger], object]) -> None:
     """Run job(snakemake, log) with the rule's log; an InputError ends it with a one-line message.
 
     The message names the offending file; the traceback goes to the log only. A job whose
-    environment imports another copy of the package than its workflow's stops first.
+    environment imports another copy of the package than its workflow's stops first. Any other
+    error is logged and raised as it is.
+
+    Args:
+        snakemake: the `snakemake` object of a script job (log, rule, scriptdir are read).
+        job: the job's work, called with the snakemake object and the `vocalsep` logger.
     """
     with rule_logging(snakemake.log[0]) as log:
         try:
@@ -73,8 +96,8 @@ def run_job(snakemake, job):
 _RUNNING = None  # the open file whose shared lock marks this Snakemake process as alive
 
 
-def release_stale_locks(snakemake_dir=".snakemake"):
-    """Remove the locks that a killed Snakemake run left in this folder; returns their paths.
+def release_stale_locks(snakemake_dir: str = ".snakemake") -> list[str]:
+    """Remove the locks that a killed Snakemake run left in this folder.
 
     Snakemake locks a folder with files in .snakemake/locks and deletes them when it ends, even on
     an error or Ctrl-C; a run killed with SIGKILL (or a power loss) leaves them, and every later
@@ -87,6 +110,12 @@ def release_stale_locks(snakemake_dir=".snakemake"):
     Where the file system has no flock nothing is removed; where its locks do not reach across
     machines (NFS mounted with `nolock`), two runs started at once in one folder from two
     machines would not see each other here.
+
+    Args:
+        snakemake_dir: Snakemake's folder of the working directory.
+
+    Returns:
+        The lock files removed (none after the first call of a process).
     """
     global _RUNNING
     if _RUNNING is not None:  # once per process
