@@ -1,5 +1,6 @@
 """Fingerprint matching, the baselines and the scores on real (synthesised) pairs."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -239,6 +240,22 @@ def test_settings_come_from_the_config_section():
     assert settings.scales == tuple(section["scales"]) and settings.iterations == section["iterations"]
     assert set(settings.group_weights) == {"profile", "bands", "shape", "harmonic", "formant", "dynamics"}
     assert math.isclose(settings.learning_rate, section["learning_rate"])
+
+
+def test_config_yaml_holds_the_settings_defaults():
+    """config.yaml's fingerprint section and MatchSettings' defaults are one set of values: a default
+    changed in one place only (as the mask STFT once was) would run the workflow on other settings
+    than the command line and the benches."""
+    section = yaml.safe_load((REPO / "config.yaml").read_text())["fingerprint"]
+    defaults = MatchSettings()
+    differ = {}
+    for field in dataclasses.fields(MatchSettings):
+        if field.name in section:
+            value = section[field.name]
+            value = tuple(value) if isinstance(value, list) else value
+            if value != getattr(defaults, field.name):
+                differ[field.name] = (section[field.name], getattr(defaults, field.name))
+    assert not differ, f"config.yaml vs MatchSettings defaults: {differ}"
 
 
 def test_matching_reads_the_vocal_cache_as_its_target(tmp_path):
