@@ -103,3 +103,24 @@ def test_the_command_line_writes_a_report_and_a_fingerprint(song_dir, tmp_path):
     run = subprocess.run([sys.executable, "-m", "vocalsep", "match", str(tmp_path / "short.wav"),
                           str(tmp_path / "missing.wav"), "-o", str(tmp_path / "m")], capture_output=True, text=True)
     assert run.returncode == 2 and "missing.wav" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_whole_song_plays_in_the_listening_page(tmp_path):
+    """A 3:30 song's audio goes inline whole: one Vorbis write of it crashed the job (SIGSEGV)."""
+    import base64
+    import io
+
+    import soundfile as sf
+
+    from vocalsep.report_pages import audio_data_uri
+
+    seconds = 210
+    t = np.arange(seconds * SR) / SR
+    signal = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 0.5 * t)) / 2).astype(np.float32)
+    write_wav(tmp_path / "song.wav", signal, SR)
+    uri = audio_data_uri(tmp_path / "song.wav")
+    assert uri.startswith("data:audio/ogg;base64,")
+    decoded, sr = sf.read(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])), dtype="float32")
+    assert sr == SR and abs(len(decoded) - len(signal)) < SR // 10
+    middle = slice(len(signal) // 2, len(signal) // 2 + SR)
+    assert np.corrcoef(decoded[middle], signal[middle])[0, 1] > 0.99

@@ -17,6 +17,8 @@ import soundfile as sf
 from .audio import load, to_mono, write_text
 from .errors import InputError
 
+VORBIS_BLOCK = 65536  # samples handed to the Vorbis encoder per write
+
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.3em; }
@@ -51,7 +53,11 @@ def audio_data_uri(path: str | Path, quality: float = 0.6) -> str:
     if peak > 1.0:  # estimates may exceed full scale; Vorbis would clip them
         signal = signal / peak
     buffer = io.BytesIO()
-    sf.write(buffer, signal, sr, format="OGG", subtype="VORBIS", compression_level=1.0 - quality)
+    # In blocks: libsndfile's Vorbis encoder crashes the process (SIGSEGV) when handed a whole
+    # song (two minutes or more) in one write.
+    with sf.SoundFile(buffer, "w", sr, 1, format="OGG", subtype="VORBIS", compression_level=1.0 - quality) as f:
+        for start in range(0, signal.size, VORBIS_BLOCK):
+            f.write(signal[start:start + VORBIS_BLOCK])
     return "data:audio/ogg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
