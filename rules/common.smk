@@ -97,3 +97,12 @@ def code_hash(script=None, modules=()):
     return codehash.code_hash(
         base / script if script else None, base / "vocalsep", modules
     )
+
+
+def song_threads(configured):
+    """threads: of a per-song job: one for a 4.7 s clip, `configured` for a whole song.
+
+    A clip's job is mostly process start and imports, which one core runs: with one thread each,
+    two clips' jobs run side by side instead of one job holding every core (bench/workflow_speed.py).
+    """
+    return lambda wildcards: 1 if wildcards.mode == "100-window" else configured

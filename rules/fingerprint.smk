@@ -20,7 +20,7 @@ rule fingerprint:
         source="mix|vocal",
     conda:
         "../envs/audio.yaml"
-    threads: FP["threads"]
+    threads: song_threads(FP["threads"])
     resources:
         # a 10-minute song peaks at 1.7 GB (bench/fingerprint_speed.py --memory)
         mem_mb=lambda wc: 1500 if wc.mode == "100-window" else 3000,

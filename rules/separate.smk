@@ -34,7 +34,7 @@ rule fingerprint_match:
         "benchmarks/fingerprint_match/{mode}/{song}.tsv"
     conda:
         "../envs/audio.yaml"
-    threads: FP["threads"]
+    threads: song_threads(FP["threads"])
     resources:
         # a 10-minute song peaks at 3.2 GB (bench/fingerprint_speed.py --memory)
         mem_mb=lambda wc: 2000 if wc.mode == "100-window" else 4000,

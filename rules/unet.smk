@@ -26,7 +26,7 @@ rule unet_separate:
         "benchmarks/unet_separate/{mode}/{song}.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: UNET["threads"]
+    threads: song_threads(UNET["threads"])
     resources:
         mem_mb=4000,
         runtime=30,
