@@ -18,6 +18,14 @@ def test_xcorr_is_the_linear_cross_correlation():
     want = full[len(y) - 1 - (lags - 1) : len(y) + lags - 1]
     for block in (64, 333, 5000):
         np.testing.assert_allclose(xcorr(x, y, lags, block), want, rtol=1e-10, atol=1e-9)
+    # several signals at once: every pair, as one pair at a time
+    xs, ys = rng.standard_normal((3, 900)), rng.standard_normal((2, 1000))
+    many = xcorr(xs, ys, lags, 256)
+    assert many.shape == (3, 2, 2 * lags - 1)
+    for i, j in np.ndindex(3, 2):
+        np.testing.assert_allclose(many[i, j], xcorr(xs[i], ys[j], lags, 256), rtol=1e-12, atol=1e-12)
+        full = np.correlate(xs[i], ys[j], mode="full")
+        np.testing.assert_allclose(many[i, j], full[len(ys[j]) - lags : len(ys[j]) + lags - 1], atol=1e-9)
 
 
 def _pair(sr, seconds, seed=0):
@@ -30,8 +38,10 @@ def _pair(sr, seconds, seed=0):
     return vocal, acc
 
 
-@pytest.mark.parametrize("block", [3000, 1 << 16])
-def test_same_numbers_as_museval_evaluate(block):
+@pytest.mark.parametrize("block, batch", [(3000, 32), (1 << 16, 4)])
+def test_same_numbers_as_museval_evaluate(block, batch, monkeypatch):
+    """Windows decomposed in batches of `batch` (several batches, a short last one) as museval does."""
+    monkeypatch.setattr("vocalsep.bsseval.WINDOW_BATCH", batch)
     sr = 8000
     vocal, acc = _pair(sr, 6.4)
     rng = np.random.default_rng(2)
@@ -78,3 +88,19 @@ def test_the_scoring_and_the_baselines_import_neither_librosa_nor_matplotlib():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_signal_shorter_than_the_window_as_museval():
+    """One window, shorter than `win`: museval scores the whole signal; so does the batched decomposition."""
+    sr = 8000
+    rng = np.random.default_rng(5)
+    vocal, acc = rng.standard_normal(5000), rng.standard_normal(5000)
+    est = np.convolve(0.8 * vocal + 0.1 * acc, [1.0, 0.3])[:5000] + 0.05 * rng.standard_normal(5000)
+    refs, ests = np.stack([vocal, acc]), np.stack([est, vocal + acc - est])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = museval.evaluate(refs[:, :, None], ests[:, :, None], win=sr, hop=sr)
+    got = BssEvalV4(refs, sr, sr)(ests)
+    for w, g in zip(want, got):
+        assert g.shape == w.shape == (2, 1)
+        np.testing.assert_allclose(g, w, atol=1e-8)

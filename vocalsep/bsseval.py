@@ -6,11 +6,17 @@ whole signal: it takes one FFT of every reference and every estimate at the next
 above the song's length: on a 10-minute song at 22.05 kHz, 2^24 complex128 values per signal.
 The filters only need the signals' auto- and
 cross-correlations at lags -511..511, so this module sums those correlations block by block
-(exactly the same sums, in another order) and then runs museval's own per-window decomposition
-and criteria (`_bss_decomp_mtifilt`, `_bss_crit`, `Framing`) unchanged. The references'
-correlations, and the LU factors of the filters' normal equations (museval solves the same
-matrix again for every estimate), are computed once and shared by every estimate scored
-against them.
+(exactly the same sums, in another order). The references' correlations, and the LU factors of
+the filters' normal equations (museval solves the same matrix again for every estimate), are
+computed once and shared by every estimate scored against them.
+
+Each 1 s window is then decomposed as museval's `_bss_decomp_mtifilt` defines it: the window's
+true source (zero-padded by the filter length), its projection through the estimate's own
+filter, the projection through all the references' filters, and what is left of the estimate;
+and scored by museval's own `_bss_crit`. The projections are the same linear convolutions of
+each window's reference samples, computed by FFT for a batch of windows at once, with the
+references' transforms shared by every estimate (museval convolves window by window, source by
+source, estimate by estimate): the numbers agree to rounding.
 tests/test_bsseval.py checks the numbers against `museval.evaluate` itself.
 
 Mono signals only (one channel), which is what this pipeline scores.
@@ -20,42 +26,50 @@ import itertools
 import warnings
 
 import numpy as np
+import scipy.fft
 import scipy.linalg
-import scipy.signal
 from museval import metrics as mm
 
 FILTERS_LEN = 512
 BLOCK = 1 << 16  # samples of the second signal per correlation block
+WINDOW_BATCH = 32  # windows decomposed at once (bounds memory: 32 x 1 s windows is ~6 MB per array)
 
 
-def xcorr(x: np.ndarray, y: np.ndarray, lags: int, block: int = BLOCK) -> np.ndarray:
-    """Linear (not circular) cross-correlation of two signals at small lags, computed block by block.
+def xcorr(xs: np.ndarray, ys: np.ndarray, lags: int, block: int = BLOCK) -> np.ndarray:
+    """Linear (not circular) cross-correlations of signals at small lags, computed block by block.
 
     Memory stays bounded by the block, whatever the signals' length: the sum over n is split over
-    blocks of y, each correlated (by FFT) with the stretch of x it meets.
+    blocks of y, each correlated (by FFT) with the stretch of x it meets. Every pair (x, y) is
+    computed in one pass, each stretch's and each block's transform taken once.
 
     Args:
-        x: samples (n_x,), zero outside.
-        y: samples (n_y,), zero outside.
+        xs: samples (n_x,), or signals (count_x, n_x), zero outside.
+        ys: samples (n_y,), or signals (count_y, n_y), zero outside.
         lags: the number of non-negative lags; lags -(lags - 1) .. lags - 1 are computed.
         block: samples of y per block.
 
     Returns:
-        float64 r (2 * lags - 1,): r[k + lags - 1] = sum_n x[n + k] y[n].
+        float64 r (2 * lags - 1,) for two 1-D signals, else (count_x, count_y, 2 * lags - 1):
+        r[..., k + lags - 1] = sum_n x[n + k] y[n].
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    n = len(y)
-    r = np.zeros(2 * lags - 1)
+    single = np.ndim(xs) == 1 and np.ndim(ys) == 1
+    xs = np.atleast_2d(np.asarray(xs, dtype=np.float64))
+    ys = np.atleast_2d(np.asarray(ys, dtype=np.float64))
+    n, n_x = ys.shape[1], xs.shape[1]
     pad = lags - 1
+    r = np.zeros((len(xs), len(ys), 2 * lags - 1))
     for a in range(0, n, block):
         b = min(n, a + block)
-        seg = np.zeros(b - a + 2 * pad)
-        lo, hi = max(0, a - pad), min(len(x), b + pad)
+        nfft = scipy.fft.next_fast_len(b - a + 2 * pad, real=True)
+        seg = np.zeros((len(xs), b - a + 2 * pad))  # x[a - pad .. b + pad), zero outside x
+        lo, hi = max(0, a - pad), min(n_x, b + pad)
         if hi > lo:
-            seg[lo - (a - pad) : hi - (a - pad)] = x[lo:hi]
-        r += scipy.signal.correlate(seg, y[a:b], mode="valid", method="fft")
-    return r
+            seg[:, lo - (a - pad) : hi - (a - pad)] = xs[:, lo:hi]
+        spectra_x = scipy.fft.rfft(seg, nfft, axis=-1)[:, None, :]
+        spectra_y = np.conj(scipy.fft.rfft(ys[:, a:b], nfft, axis=-1))[None, :, :]
+        # circular correlation at shifts 0 .. 2 pad: no wrap, since nfft >= the stretch's length
+        r += scipy.fft.irfft(spectra_x * spectra_y, nfft, axis=-1)[..., : 2 * pad + 1]
+    return r[0, 0] if single else r
 
 
 class BssEvalV4:
@@ -81,8 +95,9 @@ class BssEvalV4:
         nsrc, L = self.refs.shape[0], self.L
         # museval: G[j, i] = toeplitz(c=[r_ji[0], r_ji[-1], ...], r=r_ji[0 .. L-1]), G[i, j] = its transpose
         G = np.zeros((nsrc, nsrc, 1, 1, L, L))
+        rr = xcorr(self.refs, self.refs, L, self.block)  # rr[j, i, k + L - 1] = sum s_j[n + k] s_i[n]
         for i, j in itertools.combinations_with_replacement(range(nsrc), 2):
-            r = xcorr(self.refs[j], self.refs[i], L, self.block)  # r[k + L - 1] = sum s_j[n + k] s_i[n]
+            r = rr[j, i]
             ss = scipy.linalg.toeplitz(r[L - 1 :: -1], r[L - 1 :])
             G[j, i, 0, 0] = ss
             G[i, j, 0, 0] = ss.T
@@ -102,12 +117,15 @@ class BssEvalV4:
             self._lu[key] = (G, None if np.any(np.diag(lu) == 0) else (lu, piv))
         return self._lu[key]
 
-    def _filters(self, sources: list[int], estimate: np.ndarray) -> np.ndarray:
+    def _filters(self, sources: list[int], correlations: np.ndarray) -> np.ndarray:
         """museval's _compute_projection_filters(G[sources], sf[sources], estimate), mono: the same
-        LAPACK LU solve (getrf + getrs, as np.linalg.solve's gesv), the factors kept."""
+        LAPACK LU solve (getrf + getrs, as np.linalg.solve's gesv), the factors kept.
+
+        correlations: (nsrc, L), every reference's correlation with the estimate at lags 0 .. L - 1
+        (museval's D)."""
         L = self.L
         G, factors = self._factor(sources)
-        D = np.stack([xcorr(self.refs[j], estimate, L, self.block)[L - 1 :: -1] for j in sources])
+        D = correlations[sources]
         D = D.reshape(len(sources) * L, 1)
         if factors is not None:
             C = scipy.linalg.lu_solve(factors, D, check_finite=False)
@@ -122,16 +140,49 @@ class BssEvalV4:
         if estimates.shape != refs.shape:
             raise ValueError(f"estimates have shape {estimates.shape}, references {refs.shape}")
         everyone = list(range(nsrc))
-        C = [self._filters(everyone, estimates[j]) for j in range(nsrc)]
-        Cj = [self._filters([j], estimates[j])[0] for j in range(nsrc)]
-        framer = mm.Framing(self.win, self.hop, nsampl)
-        out = np.full((4, nsrc, framer.nwin), np.nan)
+        L = self.L
+        correlations = xcorr(refs, estimates, L, self.block)[:, :, L - 1 :: -1]  # (refs, estimates, L)
+        C = [self._filters(everyone, correlations[:, j])[:, 0, :, 0] for j in range(nsrc)]
+        Cj = [self._filters([j], correlations[:, j])[0, 0, :, 0] for j in range(nsrc)]
+        windows = list(mm.Framing(self.win, self.hop, nsampl))
+        out = np.full((4, nsrc, len(windows)), np.nan)
         r3, e3 = refs[:, :, None], estimates[:, :, None]
-        for t, win in enumerate(framer):
-            if mm._any_source_silent(r3[:, win]) or mm._any_source_silent(e3[:, win]):
-                continue
-            for j in range(nsrc):
-                parts = mm._bss_decomp_mtifilt(r3[:, win], e3[j, win], j, C[j], Cj[j])
-                out[:, j, t] = mm._bss_crit(*parts, False)
+        by_length = {}
+        for t, win in enumerate(windows):
+            if not (mm._any_source_silent(r3[:, win]) or mm._any_source_silent(e3[:, win])):
+                by_length.setdefault(win.stop - win.start, []).append(t)
+        for length, scored in by_length.items():
+            for a in range(0, len(scored), WINDOW_BATCH):
+                batch = scored[a : a + WINDOW_BATCH]
+                starts = [windows[t].start for t in batch]
+                out[:, :, batch] = self._score_windows(estimates, starts, length, C, Cj)
         sdr, isr, sir, sar = out
         return sdr, isr, sir, sar
+
+    def _score_windows(self, estimates: np.ndarray, starts: list[int], length: int, C: list[np.ndarray],
+                       Cj: list[np.ndarray]) -> np.ndarray:
+        """museval's decomposition and criteria of every source in a batch of windows of one length.
+
+        C[j]: estimate j's filters on every reference (nsrc, L); Cj[j]: on its own (L,). Returns
+        (sdr, isr, sir, sar) stacked: (4, nsrc, windows of the batch)."""
+        L = self.L
+        out = np.empty((4, len(C), len(starts)))
+        n = length + L - 1  # a window's samples and its projections' tails
+        nfft = scipy.fft.next_fast_len(n, real=True)
+        refs = np.stack([self.refs[:, s : s + length] for s in starts], axis=1)  # (nsrc, batch, length)
+        ests = np.stack([estimates[:, s : s + length] for s in starts], axis=1)
+        spectra = scipy.fft.rfft(refs, nfft, axis=-1)  # every estimate's projections use these
+        for j in range(len(C)):
+            own = scipy.fft.irfft(spectra[j] * scipy.fft.rfft(Cj[j], nfft), nfft, axis=-1)[:, :n]
+            filters = scipy.fft.rfft(C[j], nfft, axis=-1)[:, None, :]
+            every = scipy.fft.irfft((spectra * filters).sum(axis=0), nfft, axis=-1)[:, :n]
+            s_true = np.zeros((len(starts), n))
+            s_true[:, :length] = refs[j]
+            e_spat = own - s_true
+            e_interf = every - s_true - e_spat
+            e_artif = -s_true - e_spat - e_interf
+            e_artif[:, :length] += ests[j]
+            for b in range(len(starts)):
+                parts = (x[b][:, None] for x in (s_true, e_spat, e_interf, e_artif))
+                out[:, j, b] = mm._bss_crit(*parts, False)
+        return out
