@@ -20,15 +20,17 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def save(fig: Figure, path: str | Path) -> None:
+def save(fig: Figure, path: str | Path, tight: bool = False) -> None:
     """Write a figure as PNG atomically and close it.
 
     Args:
         fig: the figure.
         path: the PNG file.
+        tight: crop to the drawn content (matplotlib's bbox_inches="tight": a second layout pass,
+            which doubles the drawing time); per-song figures set their margins instead.
     """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight" if tight else None)
     plt.close(fig)
     # write_bytes closes the file itself: a failed last flush (a full disk) raises here
     atomic_write_bytes(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
@@ -56,6 +58,7 @@ def loss_plot(
         reduction: 1 - final / initial loss.
     """
     fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(17, 4.5))
+    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.12, top=0.86, wspace=0.2)
     distances = np.asarray(history.get("profile", ()))
     ax0.plot(np.arange(1, len(distances) + 1), distances, ".-", color="C0", ms=3)
     positive = len(distances) > 0 and (distances > 0).all()
@@ -133,6 +136,7 @@ def spectrogram_plot(
         mask_title: the mask panel's title.
     """
     fig, axes = plt.subplots(4, 1, figsize=(11, 11), sharex=True)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.05, top=0.97, hspace=0.2)
     seconds = mask.shape[0] * hop / sr
     target, mix, extracted, mask = (_pool_time(x, columns) for x in (target, mix, extracted, mask))
     extent = [0, seconds, 0, sr / 2000]
@@ -174,4 +178,4 @@ def summary_plot(table: pd.DataFrame, path: str | Path, metric: str = "vocals_SD
            "(museval BSS Eval v4, median of 1 s windows)")
     ax.axhline(0, color="k", lw=0.5)
     ax.legend(fontsize=8, ncol=min(4, len(methods)))
-    save(fig, path)
+    save(fig, path, tight=True)  # once per report; its width follows the songs
