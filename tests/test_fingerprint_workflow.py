@@ -42,7 +42,7 @@ def test_the_rules_make_the_cache_and_the_song_results(work):
     data = json.loads((song / "metrics.json").read_text())
     assert data["settings"]["iterations"] == 3 and len(data["methods"]) == 7  # matching (2 renderings) + 5
     assert (work / "logs" / "fingerprint_match" / "100-window" / f"{SONG}.log").exists()
-    assert (work / "benchmarks" / "fingerprint" / "100-window" / SONG / "vocal.tsv").exists()
+    assert (work / "benchmarks" / "fingerprint" / "100-window" / SONG / "pair.tsv").exists()  # one job, both
     assert dry_run_jobs(work, *targets(), "--configfile", "small.yaml") == {}
 
 
@@ -55,7 +55,20 @@ def test_a_change_of_matching_settings_reruns_only_the_matching(work):
 def test_the_lint_has_nothing_to_say_about_these_rules(work):
     out = snakemake(work, "--lint", check=False)
     text = out.stdout + out.stderr
-    for rule in ("rule fingerprint ", "rule fingerprint_match ", "rule report "):
+    for rule in ("rule fingerprint ", "rule fingerprint_pair ", "rule fingerprint_match ", "rule report "):
         assert rule not in text, text
     for file in ("fingerprint.smk", "separate.smk", "report.smk"):
         assert f"rules/{file}:" not in text, text
+
+
+def test_a_paired_song_is_fingerprinted_by_one_job_a_lone_mix_by_its_own(tmp_path):
+    """fingerprint_pair makes a paired song's two caches in one job; a mix without a stem takes rule
+    fingerprint (the pair rule's vocal cannot be made for it)."""
+    work = copy_workflow(tmp_path / "w")
+    write_song(work / "process", "paired", "100-window", seconds=5.0, seed=3)
+    write_song(work / "process", "lone", "100-window", seconds=5.0, seed=4, stem=False)
+    caches = [f"results/fingerprint/100-window/{song}/{source}"
+              for song, source in (("paired", "mix"), ("paired", "vocal"), ("lone", "mix"))]
+    jobs = dry_run_jobs(work, *caches)
+    assert jobs["fingerprint_pair"] == ["mode=100-window, song=paired"]
+    assert jobs["fingerprint"] == ["mode=100-window, song=lone, source=mix"]

@@ -96,7 +96,7 @@ def test_a_plain_snakemake_goes_on_after_a_kill_and_gives_the_same_results(runs)
     rerun = snakemake(killed, *TARGETS)  # no --rerun-incomplete, no --unlock
     text = rerun.stdout + rerun.stderr
     assert "a lock left by a Snakemake run that was killed" in text, text[-3000:]
-    assert "rule fingerprint:" in text and "rule fingerprint_match:" in text
+    assert "rule fingerprint_pair:" in text and "rule fingerprint_match:" in text
     assert "rule prepare_pair:" not in text  # finished before the kill: not redone
     assert not [p for p in (killed / "results").rglob("*") if p.name.endswith(".part")]
     assert dry_run_jobs(killed, *TARGETS) == {}
