@@ -6,7 +6,7 @@ Makes a fresh copy of the workflow (tests/conftest.py's copy_workflow; with --be
 `git archive REV` of the same parts), writes N demo-like 4.7 s clips into process/100-window
 (and with --long one 3:30 song into process/no-limit), and runs `snakemake --cores C` on the
 default target less the rules that are not per song (--omit-from carvana_data report_table
-report): prepare_pair, fingerprint (mix and vocal), fingerprint_match, unet_separate,
+report): prepare_pair, fingerprint_pair (mix and vocal), fingerprint_match, unet_separate,
 unet_metrics, report_listen. Prints the wall time per clip and per 3:30 song, and the median of
 each rule's benchmark seconds. With --before, the old and the new copies run in turn, clip runs
 side by side, and the ratio is printed (the machine may be shared: compare in one run).
@@ -92,7 +92,8 @@ def main():
         if args.long:
             stages.append(("3:30 song", "no-limit", 1, LONG_SECONDS))
         for stage, mode, count, seconds in stages:
-            print(f"{stage}: {count} x {min(seconds, 4.7):g} s in process/{mode}, --cores {args.cores}", flush=True)
+            length = 4.7 if mode == "100-window" else seconds  # clips are trimmed to 4.7 s
+            print(f"{stage}: {count} x {length:g} s in process/{mode}, --cores {args.cores}", flush=True)
             for label, workdir in variants.items():
                 add_songs(workdir, mode, count, seconds)
                 if stage != "clips":  # clips' outputs stay; the new song's jobs are the ones that run
