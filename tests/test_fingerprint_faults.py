@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from vocalsep.errors import InputError
-from vocalsep.fingerprint.cache import CachedFingerprint, read_view, write_fingerprint
+from vocalsep.fingerprint.cache import write_fingerprint
+from vocalsep.fingerprint.cache_reader import CachedFingerprint, read_view
 from vocalsep.fingerprint.metrics import COLUMNS, N_METRICS
 from vocalsep.matching.optimise import match
 from vocalsep.matching.settings import MatchSettings

@@ -25,7 +25,8 @@ import soundfile as sf
 
 from vocalsep.audio import write_text, write_wav
 from vocalsep.errors import InputError, OutputError
-from vocalsep.fingerprint.cache import CachedFingerprint, write_fingerprint
+from vocalsep.fingerprint.cache import write_fingerprint
+from vocalsep.fingerprint.cache_reader import CachedFingerprint
 
 SR = 22050
 SCALES = (1024, 512)

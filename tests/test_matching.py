@@ -14,7 +14,8 @@ from vocalsep.baselines import METHODS, baselines, oracle_masks
 from vocalsep.demo import synthesise
 from vocalsep.errors import InputError
 from vocalsep.evaluate import score
-from vocalsep.fingerprint.cache import CachedFingerprint, write_fingerprint
+from vocalsep.fingerprint.cache import write_fingerprint
+from vocalsep.fingerprint.cache_reader import CachedFingerprint
 from vocalsep.matching.adam import CosineAdam
 from vocalsep.matching.history import loss_reduction
 from vocalsep.matching.loss import FingerprintLoss, reference_metrics

@@ -13,7 +13,8 @@ from vocalsep.models.parts import SameConv2d, SameConvTranspose2d, same_padding
 from vocalsep.models.tf_bundle import read_bundle, read_index
 from vocalsep.models.vocal_unet import VocalUNet
 from vocalsep.stft import HALF_RATE_GRID, SPLEETER_GRID, grid_stft, overlap_add, padded
-from vocalsep.unet.separate import POSTPROCESS, SEGMENT, export_model, load_model, separate_grid
+from vocalsep.unet.model_file import export_model, load_model
+from vocalsep.unet.separate import POSTPROCESS, SEGMENT, separate_grid
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from vocalsep.demo import synthesise
 from vocalsep.errors import InputError
 from vocalsep.stft import HALF_RATE_GRID, grid_stft, padded
 from vocalsep.unet.data import PatchSampler, Track, musdb_tracks, rtg_tracks, split_by_song
-from vocalsep.unet.separate import load_model
+from vocalsep.unet.model_file import load_model
 from vocalsep.unet.train import TrainSettings, export, magnitudes, train
 
 SR = 22050

@@ -80,7 +80,7 @@ def test_training_rule_is_routed_as_a_gpu_job_and_resumes_after_a_kill(songs):
     assert f"resuming after epoch {done} from " in log
     rows = (songs / "results" / "unet" / "train" / "training.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3"]
-    from vocalsep.unet.separate import load_model  # noqa: E402
+    from vocalsep.unet.model_file import load_model  # noqa: E402
 
     model, info = load_model(songs / "results" / "unet" / "train" / "model.pt")
     assert info["init"] == "pretrained" and model.config()["width"] == 16

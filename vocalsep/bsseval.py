@@ -15,8 +15,8 @@ true source (zero-padded by the filter length), its projection through the estim
 filter, the projection through all the references' filters, and what is left of the estimate;
 and scored by museval's own `_bss_crit`. The projections are the same linear convolutions of
 each window's reference samples, computed by FFT for a batch of windows at once, with the
-references' transforms shared by every estimate (museval convolves window by window, source by
-source, estimate by estimate): the numbers agree to rounding.
+references' transforms shared by the estimates of one call (museval convolves window by window,
+source by source, estimate by estimate): the numbers agree to rounding.
 tests/test_bsseval.py checks the numbers against `museval.evaluate` itself.
 
 Mono signals only (one channel), which is what this pipeline scores.

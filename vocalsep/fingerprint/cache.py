@@ -6,7 +6,7 @@ to each view's file in window order, so memory stays bounded whatever the song's
 blocks of every scale are spread over the threads torch is given (parallel.cpu_workers). Files
 appear under their final names only once every block of a scale is written (a scale is written
 into a hidden folder, then moved). The sidecar's contents are defined in `cache_format`;
-`CachedFingerprint` and `read_view` (in `cache_reader`, importable from here too) read the cache
+`CachedFingerprint` and `read_view` (`cache_reader`) read the cache
 back, checking each file against its sidecar and the settings of the run: a damaged, truncated
 or stale cache is an InputError naming the file, what is wrong and the mend.
 """
@@ -25,8 +25,6 @@ from ..errors import disk_full
 from ..parallel import cpu_workers
 from ..stft import bin_frequencies, hop_length, stft
 from .cache_format import sidecar, signal_digest
-from .cache_reader import CachedFingerprint as CachedFingerprint  # re-exported: read where it is written
-from .cache_reader import read_view as read_view
 from .fingerprint import block_metrics, window_blocks
 from .metrics import N_METRICS
 from .views import N_VIEWS, POOLED

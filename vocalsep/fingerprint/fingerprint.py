@@ -174,13 +174,11 @@ def fingerprint_scale(signal: np.ndarray | torch.Tensor, sr: int, n_fft: int,
 
 def fingerprint_signal(signal: np.ndarray | torch.Tensor, sr: int, scales: Sequence[int] = (2048, 1024, 512),
                        hop_fraction: float = 0.5) -> dict[int, ScaleFingerprint]:
-    """The fingerprint of a signal at several scales, without gradients.
+    """`fingerprint_scale` at several scales.
 
     Args:
-        signal: the samples, 1-D.
-        sr: the sample rate, in Hz.
+        signal, sr, hop_fraction: as `fingerprint_scale`.
         scales: the STFT sizes.
-        hop_fraction: the hop as a fraction of n_fft.
 
     Returns:
         {n_fft: ScaleFingerprint} for every scale.

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..fingerprint.cache import CachedFingerprint
+from ..fingerprint.cache_reader import CachedFingerprint
 from ..fingerprint.views import N_VIEWS
 from ..parallel import SERIAL, Workers, cpu_workers
 from ..stft import hop_length, istft, stft

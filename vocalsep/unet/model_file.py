@@ -1,8 +1,7 @@
 """Model files of the vocal U-Net: `export_model` writes one, `load_model` reads it (or Deezer's weights).
 
 A model file is a torch.save'd dict {"format": FORMAT, "version": 2, "model": VocalUNet.config(),
-"state_dict", "info"}, loaded with weights_only=True so that no code in it runs. vocalsep.unet.separate
-re-exports both functions.
+"state_dict", "info"}, loaded with weights_only=True so that no code in it runs.
 """
 
 from __future__ import annotations

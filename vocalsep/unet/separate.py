@@ -24,7 +24,7 @@ from ..device import pick_device
 from ..errors import InputError
 from ..models.vocal_unet import VocalUNet, ratio_masks
 from ..stft import HALF_RATE_GRID, SPLEETER_GRID, grid_stft, overlap_add, padded
-from .model_file import FORMAT, PRETRAINED, export_model, load_model  # noqa: F401 - re-exported, as before
+from .model_file import load_model
 
 SEGMENT = 512                   # frames per network input (Spleeter's T)
 GRIDS = {"44k": SPLEETER_GRID, "22k": HALF_RATE_GRID}

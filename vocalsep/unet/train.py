@@ -10,8 +10,7 @@ optimizer, RNG states, history), training.csv and curve.png, and keeps the weigh
 median validation vocal SDR in checkpoints/best.pt. Validation separates whole held-out songs as
 inference does (`separate_grid`, POSTPROCESS["default"]) and scores them (`evaluate.score`). A killed
 run, rerun with the same settings, continues after its last finished epoch with the same optimizer
-state and random streams, so it ends where an uninterrupted run would (vocalsep.training's
-checkpoints and epoch loop). `export` writes the model file.
+state and random streams (vocalsep.training), as an uninterrupted run would. `export` writes the model file.
 """
 
 from __future__ import annotations
@@ -41,7 +40,8 @@ from ..training import (
 )
 from .data import PatchSampler, PathLike, Track, gather_tracks, song_of, split_by_song
 from .history import CURVE
-from .separate import POSTPROCESS, Postprocess, estimate, export_model, separate_grid
+from .model_file import export_model
+from .separate import POSTPROCESS, Postprocess, estimate, separate_grid
 
 log = logging.getLogger("vocalsep.unet.train")
 
