@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import vocalsep.fingerprint.fingerprint as fingerprint_module
-from vocalsep.fingerprint import COLUMNS, N_METRICS, NOT_DIFFERENTIABLE, cache, fingerprint_scale
+from vocalsep.fingerprint import COLUMNS, N_METRICS, NOT_DIFFERENTIABLE, cache, cache_reader, fingerprint_scale
 from vocalsep.fingerprint.metrics import layout_for, window_metrics
 from vocalsep.stft import bin_frequencies, stft
 
@@ -138,7 +138,7 @@ def test_the_cache_writes_one_npy_and_sidecar_per_view_and_scale(tmp_path, monke
     for n in (1024, 512):
         whole = fingerprint_scale(signal, SR, n)
         for k in (0, 5, 16, 17, 18):
-            arr, meta = cache.read_view(tmp_path / f"n{n}" / f"slice_{k:02d}.npy")
+            arr, meta = cache_reader.read_view(tmp_path / f"n{n}" / f"slice_{k:02d}.npy")
             assert arr.dtype == np.float32 and arr.shape == tuple(meta["shape"])
             assert meta["columns"] == list(COLUMNS) and meta["n_fft"] == n and meta["hop"] == n // 2
             np.testing.assert_allclose(arr, whole.view(k).numpy(), rtol=1e-4, atol=1e-4)
@@ -155,7 +155,7 @@ def test_the_cache_replaces_an_older_one_and_leaves_nothing_when_it_fails(tmp_pa
     first, second = (rng.standard_normal(SR // 2).astype(np.float32) * 0.1 for _ in range(2))
     cache.write_fingerprint(first, SR, tmp_path, scales=(512,))
     cache.write_fingerprint(second, SR, tmp_path, scales=(512,))  # over the first: replaced file by file
-    np.testing.assert_allclose(cache.read_view(tmp_path / "n512" / "slice_03.npy")[0],
+    np.testing.assert_allclose(cache_reader.read_view(tmp_path / "n512" / "slice_03.npy")[0],
                                fingerprint_scale(second, SR, 512).view(3).numpy(), rtol=1e-4, atol=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n512"] and len(list((tmp_path / "n512").iterdir())) == 38
 

@@ -10,12 +10,12 @@ import torch
 from vocalsep.cli import main
 from vocalsep.demo import synthesise
 from vocalsep.models.vocal_unet import VocalUNet
+from vocalsep.unet.model_file import export_model
 from vocalsep.unet.separate import (
     POSTPROCESS,
     Postprocess,
     Separator,
     estimate,
-    export_model,
     native_bfloat16,
     separate_to_files,
 )
