@@ -6,7 +6,9 @@ import museval
 import numpy as np
 import pytest
 
-from vocalsep.bsseval import BssEvalV4, xcorr
+from museval import metrics as mm
+
+from vocalsep.bsseval import BssEvalV4, criteria, windows, xcorr
 from vocalsep.evaluate import score, score_methods
 
 
@@ -78,13 +80,34 @@ def test_score_methods_shares_references_and_pads_like_museval():
     assert many["short"]["vocals"]["SDR"] == pytest.approx(float(np.nanmedian(sdr[0])), abs=1e-8)
 
 
+def test_windows_are_museval_framing():
+    for win, hop, length in [(8000, 8000, 51200), (8000, 8000, 48000), (8000, 4000, 30001), (8000, 8000, 5000),
+                             (8000, 8000, 8000), (22050, 22050, 103635)]:
+        assert windows(win, hop, length) == list(mm.Framing(win, hop, length)), (win, hop, length)
+
+
+def test_criteria_are_museval_bss_crit_v4():
+    """Batched over windows, the same numbers as museval's per-window _bss_crit, +inf on a zero error."""
+    rng = np.random.default_rng(7)
+    parts = rng.standard_normal((4, 3, 900))
+    parts[1:, 2] = 0.0  # a window with no error at all: every criterion is +inf
+    got = criteria(*parts)
+    for b in range(3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = mm._bss_crit(*(x[b][:, None] for x in parts), False)
+        np.testing.assert_allclose([g[b] for g in got], want, atol=1e-10)
+    assert np.isinf([g[2] for g in got]).all()
+
+
 def test_the_scoring_and_the_baselines_import_neither_librosa_nor_matplotlib():
+    """Nor museval, pandas or scipy.signal: seconds of start-up in every scoring job for nothing."""
     import subprocess
     import sys
 
     code = ("import sys; import vocalsep.evaluate, vocalsep.bsseval, vocalsep.baselines, vocalsep.fingerprint.song, "
             "vocalsep.matching; "
-            "print(sorted(m for m in ('librosa', 'numba', 'matplotlib') "
+            "print(sorted(m for m in ('librosa', 'numba', 'matplotlib', 'museval', 'pandas', 'scipy.signal') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
