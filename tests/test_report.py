@@ -124,3 +124,15 @@ def test_a_whole_song_plays_in_the_listening_page(tmp_path):
     assert sr == SR and abs(len(decoded) - len(signal)) < SR // 10
     middle = slice(len(signal) // 2, len(signal) // 2 + SR)
     assert np.corrcoef(decoded[middle], signal[middle])[0, 1] > 0.99
+
+
+def test_the_listening_page_and_the_scores_import_no_heavy_package():
+    """report_listen and unet_metrics run once per song: pandas, torch, matplotlib or museval imported
+    there would be start-up time paid by every song for nothing."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import vocalsep.report_pages, vocalsep.unet.evaluate, vocalsep.evaluate, vocalsep.bsseval; "
+            "print(sorted(m for m in ('pandas', 'torch', 'matplotlib', 'museval', 'librosa') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

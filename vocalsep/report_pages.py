@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import soundfile as sf
 
 from .audio import load, to_mono, write_text
@@ -113,6 +112,8 @@ def write_metrics_page(csv_path: str | Path, path: str | Path, digits: int = 2) 
     Raises:
         InputError: the CSV is unreadable.
     """
+    import pandas as pd  # here, not at the top: the per-song listen pages do not need its 0.25 s import
+
     try:
         table = pd.read_csv(csv_path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
