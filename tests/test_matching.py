@@ -20,7 +20,8 @@ from vocalsep.matching.adam import CosineAdam
 from vocalsep.matching.history import loss_reduction
 from vocalsep.matching.loss import FingerprintLoss, reference_metrics
 from vocalsep.matching.optimise import chunks, match, optimise_mask
-from vocalsep.matching.profiles import match_profiles, signal_profiles
+from vocalsep.matching.profiles import match_profiles, signal_profiles, view0_profiles
+from vocalsep.matching.refine import power_ratio, refine, refine_hop, render_refined
 from vocalsep.matching.render import render_gain
 from vocalsep.matching.settings import MatchSettings
 from vocalsep.stft import istft, stft
@@ -285,7 +286,8 @@ def test_matching_reads_the_vocal_cache_as_its_target(tmp_path):
 
 def test_the_vocal_is_rendered_with_the_wiener_filter_of_both_matched_masks_unless_asked_otherwise():
     mix, vocal = pair(1.0, seed=5)
-    runs = {render: match(mix, vocal, SR, MatchSettings(profile_iterations=4, iterations=0, render=render))
+    runs = {render: match(mix, vocal, SR, MatchSettings(profile_iterations=4, iterations=0, render=render,
+                                                        refine_sizes=(), refine_updates=()))
             for render in ("two_source", "wiener", "magnitude")}
     assert MatchSettings().render == "two_source"
     masks = [mask for _, mask, _ in runs.values()]
@@ -315,6 +317,42 @@ def test_the_vocal_is_rendered_with_the_wiener_filter_of_both_matched_masks_unle
     with pytest.raises(ValueError, match="render must be one of two_source, wiener, magnitude"):
         MatchSettings.from_config({"render": "power"})
 
+
+
+def test_stage_3_refits_the_rendered_outputs_on_each_stft_and_averages_their_renders():
+    mix, vocal = pair(1.5, seed=6)
+    base = MatchSettings(profile_iterations=4, iterations=0, refine_sizes=(), refine_updates=())
+    settings = dataclasses.replace(base, refine_sizes=(2048, 4096), refine_updates=(1, 2))
+    assert MatchSettings().refine_sizes == (2048, 4096) and MatchSettings().refine_updates == (1, 2)
+    est0, mask0, hist0 = match(mix, vocal, SR, base)
+    est, mask, hist = match(mix, vocal, SR, settings)
+    assert hist0["refined"] is None and set(hist["refined"]) == {2048, 4096}
+    np.testing.assert_array_equal(mask, mask0)  # stages 1 and 2 as they were
+    for n, gain in hist["refined"].items():  # on each STFT's grid, in [0, 1]
+        assert gain.shape == (len(mix) // refine_hop(n) + 1, n // 2 + 1)
+        assert gain.min() >= 0 and gain.max() <= 1
+    mix_t = torch.from_numpy(mix)
+    np.testing.assert_allclose(est, render_refined(mix_t, hist["refined"]).numpy(), atol=1e-6)
+    # one chunk: the same gains as refine() on the two-source gain and both sources' profiles
+    vocal_targets = view0_profiles(reference_metrics(torch.from_numpy(vocal), SR, settings, [0]), settings.scales)
+    acc_targets = signal_profiles(torch.from_numpy(mix - vocal), SR, settings)
+    gains = refine(mix_t, render_gain(mask, "two_source", hist["accompaniment_mask"]), vocal_targets,
+                   acc_targets, SR, settings)
+    for n in gains:
+        np.testing.assert_allclose(gains[n], hist["refined"][n], atol=1e-4)
+    # the refitted outputs are closer to the profiles than the two-source render, and separate better
+    acc = mix - vocal
+    got, before = (score(vocal, acc, e, mix - e, SR)["vocals"]["SDR"] for e in (est, est0))
+    assert got > before
+    # the second STFT starts from the first one's estimate, re-measured on its grid
+    first = render_refined(mix_t, {2048: gains[2048]})
+    start = power_ratio(mix_t, first, 4096)
+    assert start.shape == gains[4096].shape and float(start.min()) >= 0 and float(start.max()) <= 1
+    with pytest.raises(ValueError, match="as long as each other"):
+        MatchSettings.from_config({"refine_sizes": [2048, 4096], "refine_updates": [1]})
+    off = MatchSettings.from_config({"refine_sizes": [], "refine_updates": []})
+    assert off.refine_sizes == () and match(mix, vocal, SR, dataclasses.replace(off, render="wiener",
+                                            profile_iterations=2, iterations=0))[2]["refined"] is None
 
 def test_the_written_out_adam_follows_torch_optim_step_for_step():
     """CosineAdam is torch.optim.Adam with CosineAnnealingLR (to 5 % of the rate), on the same

@@ -1,10 +1,12 @@
-"""The matched mask of a whole song: stage 1 then stage 2 on each time chunk, stitched, rendered.
+"""The matched mask of a whole song: stages 1, 2 (and 3) on each time chunk, stitched, rendered.
 
 Stage 1 (profiles.match_profiles) pulls view 0's profiles of the masked mix onto the vocal's.
 Stage 2 (`iterations`): the mask becomes sigmoid(logits) and Adam lowers the whole fingerprint
 loss (loss.FingerprintLoss: autograd through every view's metrics at every scale). On real
 recordings it lowers the loss but barely moves the SDR, whatever the number of steps, so the
-default is a short refinement (3 steps).
+default is a short refinement (3 steps). Stage 3 (refine.refine, `refine_sizes`, render
+"two_source" only) refits the rendered vocal and accompaniment to both sources' profiles on one
+or more STFTs and renders the vocal as the mean of those.
 
 The stages use only fingerprints (the vocal's; and the accompaniment's 400-point profiles),
 never the sources' STFTs on the mask's grid: the oracle masks, which use those, are what the
@@ -32,6 +34,7 @@ from .adam import CosineAdam
 from .loss import FingerprintLoss, ReferenceMetrics, reference_metrics, to_device
 from .plan import ViewPlan
 from .profiles import match_profiles, signal_profiles, view0_profiles
+from .refine import refine, refine_hop, render_refined
 from .render import render_gain
 from .settings import MatchSettings
 
@@ -64,7 +67,8 @@ def optimise_mask(mix: torch.Tensor, vocal: torch.Tensor | None, sr: int, settin
         scales, 19) arrays of stage 2, plus 'initial'/'final' losses and their (scales, 19)
         'initial_per_view'/'final_per_view': of the constant starting mask and of the result, on
         view 0 and the check views, NaN elsewhere; 'accompaniment_mask': the accompaniment's
-        matched mask, or None.
+        matched mask, or None; 'refined': stage 3's {n_fft: gain} (refine.refine) when the
+        accompaniment is given and `refine_sizes` is set, else None.
     """
     device = device or mix.device
     mix = mix.to(device)
@@ -85,7 +89,7 @@ def optimise_mask(mix: torch.Tensor, vocal: torch.Tensor | None, sr: int, settin
         constant = torch.full(X.shape, settings.init_mask, device=device)
         initial, initial_views = loss_fn(istft(constant * X, settings.mask_n_fft, settings.mask_hop, n_samples),
                                          check, workers=workers)
-    targets = view0_profiles(reference, settings.scales)
+    vocal_targets = targets = view0_profiles(reference, settings.scales)
     if accompaniment is not None:  # one mask per source, matched together
         other = signal_profiles(accompaniment.to(device), sr, settings)
         targets = {k: torch.stack([v, other[k].to(v.device)]) for k, v in targets.items()}
@@ -108,6 +112,9 @@ def optimise_mask(mix: torch.Tensor, vocal: torch.Tensor | None, sr: int, settin
     with torch.no_grad():
         final, final_views = loss_fn(render(logits), check, workers=workers)
         mask = torch.sigmoid(logits).cpu().numpy().astype(np.float32)
+    refined = None
+    if acc_mask is not None and settings.refine_sizes:  # stage 3: the rendered outputs refitted
+        refined = refine(mix, render_gain(mask, "two_source", acc_mask), vocal_targets, other, sr, settings)
     for step, (full_total, full_views) in monitored.items():  # full evaluations replace the step's
         totals[step], per_views[step] = float(full_total), full_views.cpu().numpy()
     history = {
@@ -116,16 +123,16 @@ def optimise_mask(mix: torch.Tensor, vocal: torch.Tensor | None, sr: int, settin
         "per_view": np.asarray(per_views, dtype=np.float64).reshape(-1, len(settings.scales), N_VIEWS),
         "initial": float(initial), "final": float(final),
         "initial_per_view": initial_views.cpu().numpy(), "final_per_view": final_views.cpu().numpy(),
-        "accompaniment_mask": acc_mask,
+        "accompaniment_mask": acc_mask, "refined": refined,
     }
     return mask, history
 
 
 def _alignment(settings):
     """Samples that chunk boundaries are multiples of: whole windows of the mask and of every
-    scale (and of the pooled views, at half the windows)."""
+    scale (and of the pooled views, at half the windows) and of stage 3's STFTs."""
     hops = [hop_length(n_fft, settings.hop_fraction) for n_fft in settings.scales]
-    return math.lcm(settings.mask_hop, *[2 * h for h in hops])
+    return math.lcm(settings.mask_hop, *[2 * h for h in hops], *[refine_hop(n) for n in settings.refine_sizes])
 
 
 def chunks(n_samples: int, sr: int, settings: MatchSettings) -> list[tuple[int, int, int, int]]:
@@ -176,7 +183,9 @@ def match(mix: np.ndarray, vocal: np.ndarray, sr: int, settings: MatchSettings,
         (vocal_estimate, mask, history): the estimate as float32 numpy, the matched mask (windows,
         bins) on the mask STFT of the whole mix, and the optimisation history (chunk curves
         averaged, weighted by chunk length), with "accompaniment_mask": for render "two_source",
-        the mask matched to the accompaniment's profiles (else None).
+        the mask matched to the accompaniment's profiles (else None), and "refined": stage 3's
+        {n_fft: gain} on each refinement STFT (refine.refine), whose renders' mean is the
+        estimate, or None when stage 3 did not run (the estimate is then the mask's render).
 
     Raises:
         InputError: a vocal fingerprint cache that is damaged, made with other settings or from
@@ -190,6 +199,10 @@ def match(mix: np.ndarray, vocal: np.ndarray, sr: int, settings: MatchSettings,
     X = stft(mix_t, settings.mask_n_fft, hop)
     mask = np.zeros(tuple(X.shape), dtype=np.float32)
     acc_mask = np.zeros_like(mask) if settings.render == "two_source" else None
+    refined = {}  # stage 3's gains, {n_fft: (windows, bins)}, stitched like the masks
+    if acc_mask is not None:
+        refined = {n: np.zeros((n_samples // refine_hop(n) + 1, n // 2 + 1), dtype=np.float32)
+                   for n in settings.refine_sizes}
     weighted = []
     cached = None
     if vocal_fingerprint is not None:
@@ -202,11 +215,11 @@ def match(mix: np.ndarray, vocal: np.ndarray, sr: int, settings: MatchSettings,
             reference = cached.metrics(sa, sb, needed) if cached else None
             acc = mix_t[sa:sb] - vocal_t[sa:sb] if acc_mask is not None else None
             m, hist = optimise_mask(mix_t[sa:sb], vocal_t[sa:sb], sr, settings, device, reference, workers, acc)
-            first = (a - sa) // hop
-            last = (b - sa) // hop if b < n_samples else m.shape[0]
-            mask[a // hop : a // hop + (last - first)] = m[first:last]
+            _stitch(mask, m, a, b, sa, hop, n_samples)
             if acc_mask is not None:  # matched to the accompaniment's profiles (mix minus vocal)
-                acc_mask[a // hop : a // hop + (last - first)] = hist["accompaniment_mask"][first:last]
+                _stitch(acc_mask, hist["accompaniment_mask"], a, b, sa, hop, n_samples)
+            for n, gain in refined.items():
+                _stitch(gain, hist["refined"][n], a, b, sa, refine_hop(n), n_samples)
             weighted.append(((b - a) / n_samples, hist))
             log.info("chunk %d: %.1f-%.1f s, loss %.4g -> %.4g, %.1f s", i, a / sr, b / sr,
                      hist["initial"], hist["final"], time.perf_counter() - t0)
@@ -214,7 +227,18 @@ def match(mix: np.ndarray, vocal: np.ndarray, sr: int, settings: MatchSettings,
                 progress(i, hist)
     history = histories.average(weighted)
     history["accompaniment_mask"] = acc_mask
+    history["refined"] = refined or None
     with torch.no_grad():
-        est = istft(torch.from_numpy(render_gain(mask, settings.render, acc_mask)) * X, settings.mask_n_fft, hop,
-                    n_samples).numpy().astype(np.float32)
+        if refined:  # stage 3: the mean of the refitted renders
+            est = render_refined(mix_t, refined).numpy().astype(np.float32)
+        else:
+            est = istft(torch.from_numpy(render_gain(mask, settings.render, acc_mask)) * X, settings.mask_n_fft,
+                        hop, n_samples).numpy().astype(np.float32)
     return est, mask, history
+
+
+def _stitch(whole, part, a, b, sa, hop, n_samples):
+    """Copy the windows of samples a..b of a chunk (optimised from sa) into the song's array."""
+    first = (a - sa) // hop
+    last = (b - sa) // hop if b < n_samples else part.shape[0]
+    whole[a // hop : a // hop + (last - first)] = part[first:last]

@@ -32,6 +32,8 @@ class MatchSettings:
     check_views: int = 3         # the losses at both ends: view 0 + k others drawn once (0: view 0 alone)
     monitor_every: int = 0       # also evaluate every loss view (no gradient) every k steps (0: never)
     render: str = "two_source"   # the vocal's gain: see render.render_gain ("two_source", "wiener", "magnitude")
+    refine_sizes: tuple = (2048, 4096)  # stage 3 (refine.py; render "two_source" only, else skipped): the STFTs the
+    refine_updates: tuple = (1, 2)      # rendered outputs are refitted on, and the updates on each; () turns it off
     chunk_seconds: float = 30.0
     context_seconds: float = 0.5
     seed: int = 0
@@ -50,16 +52,24 @@ class MatchSettings:
             The settings.
 
         Raises:
-            ValueError: when `render` is not one of RENDERS.
+            ValueError: when `render` is not one of RENDERS, or refine_sizes and refine_updates differ
+                in length.
         """
         keys = cls.__dataclass_fields__
         values = {k: v for k, v in (section or {}).items() if k in keys}
         if "scales" in values:
             values["scales"] = tuple(int(s) for s in values["scales"])
+        for key in ("refine_sizes", "refine_updates"):
+            if key in values:
+                values[key] = tuple(int(v) for v in values[key] or ())
         if "loss_views" in values:
             values["loss_views"] = tuple(int(v) for v in values["loss_views"])
         if "group_weights" in values:
             values["group_weights"] = {**cls().group_weights, **values["group_weights"]}
         if values.get("render", "two_source") not in RENDERS:
             raise ValueError(f"fingerprint render must be one of {', '.join(RENDERS)}, not {values['render']!r}")
-        return cls(**values)
+        settings = cls(**values)
+        if len(settings.refine_sizes) != len(settings.refine_updates):
+            raise ValueError(f"fingerprint refine_sizes {list(settings.refine_sizes)} and refine_updates "
+                             f"{list(settings.refine_updates)} must be as long as each other")
+        return settings
