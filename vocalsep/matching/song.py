@@ -113,9 +113,14 @@ def separate_song(mix_path: str | Path, vocal_path: str | Path, outputs: Mapping
     with torch.no_grad():
         spec = [stft(torch.from_numpy(np.asarray(x, dtype=np.float32)), settings.mask_n_fft,
                      settings.mask_hop).numpy() for x in (vocal, mix, est)]
-    gain = render_gain(mask, settings.render, history["accompaniment_mask"])
-    spectrogram_plot(*spec, gain, sr, settings.mask_hop, outputs["spectrograms"],
-                     mask_title=f"Gain applied (fingerprint matching, {settings.render})")
+    if history.get("refined"):  # stage 3: no one gain on this STFT made the vocal, so show what it amounts to
+        gain = np.clip(np.abs(spec[2]) / np.maximum(np.abs(spec[1]), 1e-9), 0.0, 1.0)
+        sizes = " and ".join(map(str, history["refined"]))
+        title = f"|extracted| / |mix| (fingerprint matching: stage 3, the mean of the n_fft {sizes} renders)"
+    else:
+        gain = render_gain(mask, settings.render, history["accompaniment_mask"])
+        title = f"Gain applied (fingerprint matching, {settings.render})"
+    spectrogram_plot(*spec, gain, sr, settings.mask_hop, outputs["spectrograms"], mask_title=title)
     return methods
 
 
