@@ -5,7 +5,6 @@ import warnings
 import museval
 import numpy as np
 import pytest
-
 from museval import metrics as mm
 
 from vocalsep.bsseval import BssEvalV4, criteria, windows, xcorr
