@@ -45,7 +45,8 @@ rule report_listen:
         "benchmarks/report_listen/{mode}/{song}.tsv"
     conda:
         "../envs/audio.yaml"
-    threads: 1
+    # a whole song's clips are encoded two at a time: this job ends the song's DAG, alone
+    threads: song_threads(2)
     resources:
         mem_mb=1000,
         runtime=10,

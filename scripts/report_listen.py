@@ -14,7 +14,7 @@ LABELS = {
 
 def job(smk, log):
     clips = [(label, smk.input[name]) for name, label in LABELS.items() if name in smk.input.keys()]
-    write_listen_page(smk.output[0], smk.wildcards.song, smk.wildcards.mode, clips)
+    write_listen_page(smk.output[0], smk.wildcards.song, smk.wildcards.mode, clips, threads=smk.threads)
     log.info("%d clips for %s (%s)", len(clips), smk.wildcards.song, smk.wildcards.mode)
 
 

@@ -136,3 +136,30 @@ def test_the_listening_page_and_the_scores_import_no_heavy_package():
             "print(sorted(m for m in ('pandas', 'torch', 'matplotlib', 'museval', 'librosa') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_listening_page_encodes_its_clips_on_threads_as_one_at_a_time(tmp_path):
+    """Every player of a page made on two threads plays the audio of one made on one, in order."""
+    import base64
+    import io
+    import re
+
+    import soundfile as sf
+
+    from vocalsep.report_pages import write_listen_page
+
+    t = np.arange(2 * SR) / SR
+    clips = []
+    for k in range(4):
+        write_wav(tmp_path / f"c{k}.wav", (0.2 * np.sin(2 * np.pi * 110 * (k + 1) * t)).astype(np.float32), SR)
+        clips.append((f"clip {k}", tmp_path / f"c{k}.wav"))
+    pages = []
+    for threads in (1, 2):
+        write_listen_page(tmp_path / f"page{threads}.html", "song", "no-limit", clips, threads=threads)
+        html = (tmp_path / f"page{threads}.html").read_text()
+        pages.append([sf.read(io.BytesIO(base64.b64decode(b64)), dtype="float32")[0]
+                      for b64 in re.findall(r'src="data:audio/ogg;base64,([^"]+)"', html)])
+    assert len(pages[0]) == len(pages[1]) == 4
+    for one, two in zip(*pages):
+        np.testing.assert_array_equal(one, two)  # Ogg's stream serials differ; the audio does not
+    assert not np.array_equal(pages[1][0], pages[1][1])  # and each player has its own clip

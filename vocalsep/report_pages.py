@@ -8,6 +8,7 @@ import base64
 import html
 import io
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,7 @@ def _page(title, body):
 
 
 def write_listen_page(
-    path: str | Path, song: str, mode: str, clips: Sequence[tuple[str, str | Path]]
+    path: str | Path, song: str, mode: str, clips: Sequence[tuple[str, str | Path]], threads: int = 1
 ) -> None:
     """Write an HTML page with one audio player per clip, the audio inline.
 
@@ -79,17 +80,24 @@ def write_listen_page(
         song: the song's name, for the title.
         mode: "100-window" or "no-limit", for the title.
         clips: [(label, audio path)] in display order.
+        threads: clips encoded at once (libsndfile's encoder runs outside Python's lock).
 
     Raises:
         InputError: clips is empty.
     """
     if not clips:
         raise InputError(path, f"no audio to show for song '{song}' ({mode})")
+    paths = [clip for _, clip in clips]
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            uris = list(pool.map(audio_data_uri, paths))
+    else:
+        uris = [audio_data_uri(clip) for clip in paths]
     rows = []
-    for label, clip in clips:
+    for (label, clip), uri in zip(clips, uris):
         rows.append(
             f"<tr><td class=\"text\">{html.escape(label)}</td>"
-            f"<td><audio controls preload=\"none\" src=\"{audio_data_uri(clip)}\"></audio></td>"
+            f"<td><audio controls preload=\"none\" src=\"{uri}\"></audio></td>"
             f"<td class=\"text\">{html.escape(Path(clip).as_posix())}</td></tr>"
         )
     body = (f"<p>Mode {html.escape(mode)}: the mix, the reference vocal where there is one, and every "
