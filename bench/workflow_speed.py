@@ -78,7 +78,7 @@ def describe(label, wall, jobs, songs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", type=int, default=8, help="4.7 s clips in process/100-window")
+    ap.add_argument("--clips", type=int, default=8, help="4.7 s clips in process/100-window (0: none)")
     ap.add_argument("--long", action="store_true", help="also one 3:30 song in process/no-limit")
     ap.add_argument("--before", metavar="REV", help="also run the same on this older commit, in turn")
     ap.add_argument("--cores", type=int, default=2)
@@ -88,7 +88,7 @@ def main():
         if args.before:
             variants[args.before] = checkout(args.before, Path(tmp) / "before")
         results = defaultdict(dict)
-        stages = [("clips", "100-window", args.clips, 5.0)]
+        stages = [("clips", "100-window", args.clips, 5.0)] if args.clips else []
         if args.long:
             stages.append(("3:30 song", "no-limit", 1, LONG_SECONDS))
         for stage, mode, count, seconds in stages:

@@ -25,6 +25,7 @@ from vocalsep.matching.profiles import match_profiles, signal_profiles, view0_pr
 from vocalsep.matching.refine import power_ratio, refine, refine_hop, render_refined
 from vocalsep.matching.render import render_gain
 from vocalsep.matching.settings import MatchSettings
+from vocalsep.parallel import Workers
 from vocalsep.stft import istft, stft
 
 SR = 22050
@@ -199,7 +200,6 @@ def test_repet_sim_in_numpy_gives_librosas_mask():
     import soundfile as sf
 
     from vocalsep.baselines import nn_median, repet_sim_mask
-    from vocalsep.parallel import Workers
 
     choir, sr = sf.read(REPO / "tests/fixtures/spleeter/nunc_dimittis_195s.flac", dtype="float32")
     choir = resample(to_mono(choir), sr, SR)  # 13 s of a real choir recording
@@ -345,6 +345,11 @@ def test_stage_3_refits_the_rendered_outputs_on_each_stft_and_averages_their_ren
                    acc_targets, SR, settings)
     for n in gains:
         np.testing.assert_allclose(gains[n], hist["refined"][n], atol=1e-4)
+    with ThreadPoolExecutor(2) as pool:  # the two sources' ratios measured on two threads: the same gains
+        threaded = refine(mix_t, render_gain(mask, "two_source", hist["accompaniment_mask"]), vocal_targets,
+                          acc_targets, SR, settings, Workers(pool, 2))
+    for n in gains:
+        np.testing.assert_array_equal(threaded[n], gains[n])
     # the refitted outputs are closer to the profiles than the two-source render, and separate better
     acc = mix - vocal
     got, before = (score(vocal, acc, e, mix - e, SR)["vocals"]["SDR"] for e in (est, est0))

@@ -114,7 +114,8 @@ def optimise_mask(mix: torch.Tensor, vocal: torch.Tensor | None, sr: int, settin
         mask = torch.sigmoid(logits).cpu().numpy().astype(np.float32)
     refined = None
     if acc_mask is not None and settings.refine_sizes:  # stage 3: the rendered outputs refitted
-        refined = refine(mix, render_gain(mask, "two_source", acc_mask), vocal_targets, other, sr, settings)
+        refined = refine(mix, render_gain(mask, "two_source", acc_mask), vocal_targets, other, sr, settings,
+                         workers)
     for step, (full_total, full_views) in monitored.items():  # full evaluations replace the step's
         totals[step], per_views[step] = float(full_total), full_views.cpu().numpy()
     history = {

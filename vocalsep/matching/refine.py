@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..fingerprint.metrics import PROFILE_POINTS, layout_for, profile
+from ..parallel import SERIAL, Workers
 from ..stft import bin_frequencies, hop_length, istft, stft
 from .profiles import SCALE_WEIGHT_POWER, Lerp
 
@@ -72,7 +73,7 @@ def _log_ratio_on_grid(signal, targets, sr, settings, windows, bins, hop):
 
 def refit_gain(mix: torch.Tensor, gain: torch.Tensor, n_fft: int, vocal_targets: dict[int, torch.Tensor],
                accompaniment_targets: dict[int, torch.Tensor], sr: int, settings: MatchSettings,
-               updates: int) -> torch.Tensor:
+               updates: int, workers: Workers = SERIAL) -> torch.Tensor:
     """Fixed-point updates of a two-source gain on one STFT of the mix (see the module's docstring).
 
     Args:
@@ -84,6 +85,7 @@ def refit_gain(mix: torch.Tensor, gain: torch.Tensor, n_fft: int, vocal_targets:
         sr: the sample rate in Hz.
         settings: the matching settings (scales, hop fraction, log floor).
         updates: how many updates to make.
+        workers: threads the two sources' profile ratios are measured on.
 
     Returns:
         The refitted gain (windows, bins), in [0, 1].
@@ -95,9 +97,11 @@ def refit_gain(mix: torch.Tensor, gain: torch.Tensor, n_fft: int, vocal_targets:
         windows, bins = X.shape
         for _ in range(updates):
             out = istft(gain * X, n_fft, hop, n_samples)
-            v = gain * torch.exp(_log_ratio_on_grid(out, vocal_targets, sr, settings, windows, bins, hop))
-            a = (1 - gain) * torch.exp(_log_ratio_on_grid(mix - out, accompaniment_targets, sr, settings, windows,
-                                                          bins, hop))
+            log_v, log_a = workers.map(
+                lambda source: _log_ratio_on_grid(*source, sr, settings, windows, bins, hop),
+                [(out, vocal_targets), (mix - out, accompaniment_targets)])
+            v = gain * torch.exp(log_v)
+            a = (1 - gain) * torch.exp(log_a)
             gain = (v * v / (v * v + a * a + 1e-20)).clamp(0, 1)
     return gain
 
@@ -121,8 +125,8 @@ def power_ratio(mix: torch.Tensor, estimate: torch.Tensor, n_fft: int) -> torch.
 
 
 def refine(mix: torch.Tensor, gain: np.ndarray, vocal_targets: dict[int, torch.Tensor],
-           accompaniment_targets: dict[int, torch.Tensor], sr: int, settings: MatchSettings
-           ) -> dict[int, np.ndarray]:
+           accompaniment_targets: dict[int, torch.Tensor], sr: int, settings: MatchSettings,
+           workers: Workers = SERIAL) -> dict[int, np.ndarray]:
     """Stage 3: the two-source gain refitted on every STFT of `refine_sizes`, in order.
 
     Args:
@@ -132,6 +136,7 @@ def refine(mix: torch.Tensor, gain: np.ndarray, vocal_targets: dict[int, torch.T
         accompaniment_targets: {scale n_fft: (windows, 400)} view 0's profiles of the accompaniment.
         sr: the sample rate in Hz.
         settings: the matching settings (refine_sizes, refine_updates, the mask STFT).
+        workers: threads each update's two profile ratios are measured on.
 
     Returns:
         {n_fft: gain (windows, bins)} on each refinement STFT (hop `refine_hop(n_fft)`), numpy
@@ -149,7 +154,8 @@ def refine(mix: torch.Tensor, gain: np.ndarray, vocal_targets: dict[int, torch.T
                 estimate = istft(g * stft(mix, settings.mask_n_fft, settings.mask_hop), settings.mask_n_fft,
                                  settings.mask_hop, mix.shape[-1])
             start = power_ratio(mix, estimate, n_fft)
-        refitted = refit_gain(mix, start, n_fft, vocal_targets, accompaniment_targets, sr, settings, updates)
+        refitted = refit_gain(mix, start, n_fft, vocal_targets, accompaniment_targets, sr, settings, updates,
+                              workers)
         with torch.no_grad():
             estimate = istft(refitted * stft(mix, n_fft, refine_hop(n_fft)), n_fft, refine_hop(n_fft), mix.shape[-1])
         gains[n_fft] = refitted.cpu().numpy().astype(np.float32)
