@@ -126,26 +126,3 @@ def test_a_signal_shorter_than_the_window_as_museval():
     for w, g in zip(want, got):
         assert g.shape == w.shape == (2, 1)
         np.testing.assert_allclose(g, w, atol=1e-8)
-
-
-def test_score_methods_on_threads_gives_the_same_scores_in_the_same_order(monkeypatch):
-    """Estimates scored on two threads (the match job's whole songs): the serial numbers, in order,
-    with each matrix of the filters' equations factored once."""
-    import scipy.linalg
-
-    sr = 8000
-    vocal, acc = _pair(sr, 5.0, seed=4)
-    mix = vocal + acc
-    rng = np.random.default_rng(9)
-    estimates = []
-    for k in range(5):
-        est = (0.5 + 0.1 * k) * vocal + 0.05 * k * acc + 0.01 * rng.standard_normal(len(vocal))
-        estimates.append((f"m{k}", (est, mix - est)))
-    serial = score_methods(vocal, acc, estimates, sr)
-    factored = []
-    lu_factor = scipy.linalg.lu_factor
-    monkeypatch.setattr(scipy.linalg, "lu_factor", lambda a, **kw: factored.append(a.shape) or lu_factor(a, **kw))
-    threaded = score_methods(vocal, acc, iter(estimates), sr, threads=2)
-    assert list(threaded) == list(serial) == [f"m{k}" for k in range(5)]
-    assert threaded == serial
-    assert len(factored) == 3  # both references together, then each alone: once each, not per thread

@@ -26,7 +26,6 @@ Mono signals only (one channel), which is what this pipeline scores.
 """
 
 import itertools
-import threading
 import warnings
 
 import numpy as np
@@ -150,24 +149,21 @@ class BssEvalV4:
             G[i, j, 0, 0] = ss.T
         self.G = G
         self._lu = {}
-        self._lu_lock = threading.Lock()  # estimates scored on several threads factor each matrix once
 
     def _factor(self, sources: list[int]) -> tuple[np.ndarray, tuple | None]:
-        """(G, LU factors of G + eps I, or None where a pivot is exactly zero) of these sources, once
-        (under a lock: estimates scored on several threads share the factors)."""
+        """(G, LU factors of G + eps I, or None where a pivot is exactly zero) of these sources, once."""
         key = tuple(sources)
-        with self._lu_lock:
-            if key not in self._lu:
-                L = self.L  # museval's _reshape_G, mono: block (a, b) of the matrix is G[a, b]
-                G = self.G[np.ix_(sources, sources)][:, :, 0, 0].transpose(0, 2, 1, 3)
-                G = G.reshape(len(sources) * L, len(sources) * L)
-                A = G + np.finfo(float).eps * np.eye(G.shape[0])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-                    lu, piv = scipy.linalg.lu_factor(A, check_finite=False)
-                # np.linalg.solve (museval) raises LinAlgError on an exactly zero pivot: lstsq then
-                self._lu[key] = (G, None if np.any(np.diag(lu) == 0) else (lu, piv))
-            return self._lu[key]
+        if key not in self._lu:
+            L = self.L  # museval's _reshape_G, mono: block (a, b) of the matrix is G[a, b]
+            G = self.G[np.ix_(sources, sources)][:, :, 0, 0].transpose(0, 2, 1, 3)
+            G = G.reshape(len(sources) * L, len(sources) * L)
+            A = G + np.finfo(float).eps * np.eye(G.shape[0])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+                lu, piv = scipy.linalg.lu_factor(A, check_finite=False)
+            # np.linalg.solve (museval) raises LinAlgError on an exactly zero pivot: lstsq then
+            self._lu[key] = (G, None if np.any(np.diag(lu) == 0) else (lu, piv))
+        return self._lu[key]
 
     def _filters(self, sources: list[int], correlations: np.ndarray) -> np.ndarray:
         """museval's _compute_projection_filters(G[sources], sf[sources], estimate), mono: the same

@@ -4,11 +4,8 @@ Every method (fingerprint matching, oracles, REPET-SIM, U-Net, the mixture floor
 is scored by `score`, so their numbers are comparable.
 """
 
-import collections
-import contextlib
 import json
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +68,12 @@ def score(vocal_ref: np.ndarray, accomp_ref: np.ndarray, vocal_est: np.ndarray, 
 
 def score_methods(vocal_ref: np.ndarray, accomp_ref: np.ndarray,
                   estimates: dict[str, tuple[np.ndarray, np.ndarray]]
-                  | Iterable[tuple[str, tuple[np.ndarray, np.ndarray]]], sr: int, threads: int = 1
-                  ) -> dict[str, Score]:
+                  | Iterable[tuple[str, tuple[np.ndarray, np.ndarray]]], sr: int) -> dict[str, Score]:
     """Score several (vocal, accompaniment) estimates of the same references, as `score` does.
 
     The references' correlations are computed once for all of them (vocalsep.bsseval: museval's
     BSS Eval v4 with the whole-song filters fitted block by block, so a long song's memory stays
-    bounded). With threads > 1, up to that many estimates are scored at once on threads while
-    the next one is made (numpy and scipy release Python's lock in their FFTs and solves).
+    bounded).
 
     Args:
         vocal_ref: the true vocal, 1-D.
@@ -86,10 +81,9 @@ def score_methods(vocal_ref: np.ndarray, accomp_ref: np.ndarray,
         estimates: {method: (vocal, accompaniment)}, or any iterable of (method, (vocal,
             accompaniment)) pairs, so that estimates can be made one at a time.
         sr: the sample rate in Hz.
-        threads: estimates scored at once (each held until its score is taken).
 
     Returns:
-        {method: score}, each as `score` returns it, in the estimates' order.
+        {method: score}, each as `score` returns it.
     """
     from .bsseval import BssEvalV4
 
@@ -98,33 +92,18 @@ def score_methods(vocal_ref: np.ndarray, accomp_ref: np.ndarray,
     evaluator = BssEvalV4(np.stack([x[:n] for x in refs]), win=sr, hop=sr)
     items = estimates.items() if isinstance(estimates, dict) else estimates
     result = {}
-
-    def scored(method: str, ests: np.ndarray, criteria: tuple[np.ndarray, ...]) -> None:
-        sdr, _isr, sir, sar = criteria
+    for method, (vocal_est, accomp_est) in items:
+        # museval pads a short estimate with zeros and truncates a long one to the references' length
+        ests = np.zeros((2, n))
+        for i, x in enumerate((vocal_est, accomp_est)):
+            x = np.asarray(x, dtype=np.float64)[:n]
+            ests[i, : len(x)] = x
+        sdr, _isr, sir, sar = evaluator(ests)
         result[method] = {
             name: {"SDR": _median(sdr[i]), "SIR": _median(sir[i]), "SAR": _median(sar[i]),
                    "SI-SDR": si_sdr(refs[i][:n], ests[i])}
             for i, name in enumerate(("vocals", "accompaniment"))
         }
-
-    with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
-        pending = collections.deque()
-        for method, (vocal_est, accomp_est) in items:
-            # museval pads a short estimate with zeros and truncates a long one to the references' length
-            ests = np.zeros((2, n))
-            for i, x in enumerate((vocal_est, accomp_est)):
-                x = np.asarray(x, dtype=np.float64)[:n]
-                ests[i, : len(x)] = x
-            if pool is None:
-                scored(method, ests, evaluator(ests))
-                continue
-            pending.append((method, ests, pool.submit(evaluator, ests)))
-            if len(pending) >= threads:  # at most `threads` estimates held
-                method_, ests_, future = pending.popleft()
-                scored(method_, ests_, future.result())
-        while pending:
-            method_, ests_, future = pending.popleft()
-            scored(method_, ests_, future.result())
     return result
 
 

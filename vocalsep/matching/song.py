@@ -95,7 +95,7 @@ def separate_song(mix_path: str | Path, vocal_path: str | Path, outputs: Mapping
         ours.append((MATCHING_MAGNITUDE, _render_magnitude(mix, mask, settings)))
     estimates = itertools.chain(ours, iter_baselines(mix, vocal, sr, settings.mask_n_fft, settings.mask_hop,
                                                      repet_segment_seconds))
-    methods = score_methods(vocal, accompaniment, estimates, sr, threads=torch.get_num_threads())
+    methods = score_methods(vocal, accompaniment, estimates, sr)
     log.info("baselines and scores: %.1f s", time.perf_counter() - t1)
     reduction = loss_reduction(history)
     evaluated_on = checked_views(history)
