@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from .parallel import SERIAL, Workers, cpu_workers
 from .stft import istft, stft
 
 ORACLES = ("IRM2", "IRM1", "IBM")
@@ -41,7 +40,7 @@ def oracle_masks(V: torch.Tensor, A: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def repet_sim_mask(mag: np.ndarray, sr: int, hop: int, segment_seconds: float = 30.0, margin: float = 10.0,
-                   power: float = 2.0, min_gap_seconds: float = 2.0, workers: Workers = SERIAL) -> np.ndarray:
+                   power: float = 2.0, min_gap_seconds: float = 2.0) -> np.ndarray:
     """REPET-SIM vocal mask of a magnitude spectrogram, numpy in and out.
 
     librosa's recipe (`nn_filter(S, aggregate=np.median, metric="cosine", width=w)`, then
@@ -58,8 +57,6 @@ def repet_sim_mask(mag: np.ndarray, sr: int, hop: int, segment_seconds: float = 
         margin: the soft mask's margin on the repeating part.
         power: the soft mask's exponent.
         min_gap_seconds: the least time between a frame and its neighbours, in seconds.
-        workers: threads the segments are spread over (numpy's partition and products release
-            Python's lock).
 
     Returns:
         The vocal mask (windows, bins), float32 in [0, 1]; 0 on segments too short or silent.
@@ -72,18 +69,13 @@ def repet_sim_mask(mag: np.ndarray, sr: int, hop: int, segment_seconds: float = 
         bounds.pop(-2)
     gap = int(min_gap_seconds * sr) // hop  # librosa.time_to_frames(min_gap_seconds, sr=sr, hop_length=hop)
     mask = np.zeros_like(mag)
-
-    def segment(ab: tuple[int, int]) -> None:
-        a, b = ab
+    for a, b in zip(bounds[:-1], bounds[1:]):
         S = mag[a:b].astype(np.float64)  # (windows, bins)
         width = min(gap, max(1, (b - a - 1) // 2 - 1))
         if b - a < 8 or not np.any(S):
-            return  # too short to find repetitions: vocal mask 0 (all accompaniment)
+            continue  # too short to find repetitions: vocal mask 0 (all accompaniment)
         rep = np.minimum(S, nn_median(mag[a:b], width))
         mask[a:b] = softmask(S - rep, margin * rep, power)
-
-    for _ in workers.map(segment, zip(bounds[:-1], bounds[1:])):
-        pass
     return mask
 
 
@@ -231,9 +223,7 @@ def iter_baselines(mix: np.ndarray, vocal: np.ndarray, sr: int, n_fft: int, hop:
     for name in ORACLES:
         est = render(X, masks.pop(name), n_fft, hop, n)
         yield name, (est, mix - est)
-    with cpu_workers() as workers:  # the job's threads share REPET-SIM's segments
-        repet = repet_sim_mask(X.abs().numpy(), sr, hop, segment_seconds, workers=workers)
-    est = render(X, repet, n_fft, hop, n)
+    est = render(X, repet_sim_mask(X.abs().numpy(), sr, hop, segment_seconds), n_fft, hop, n)
     yield "REPET-SIM", (est, mix - est)
     yield "mixture", (mix, mix)
 
