@@ -85,7 +85,7 @@ def refit_gain(mix: torch.Tensor, gain: torch.Tensor, n_fft: int, vocal_targets:
         sr: the sample rate in Hz.
         settings: the matching settings (scales, hop fraction, log floor).
         updates: how many updates to make.
-        workers: threads the two sources' profile ratios are measured on.
+        workers: threads that compute the two sources' profile ratios.
 
     Returns:
         The refitted gain (windows, bins), in [0, 1].
@@ -136,7 +136,7 @@ def refine(mix: torch.Tensor, gain: np.ndarray, vocal_targets: dict[int, torch.T
         accompaniment_targets: {scale n_fft: (windows, 400)} view 0's profiles of the accompaniment.
         sr: the sample rate in Hz.
         settings: the matching settings (refine_sizes, refine_updates, the mask STFT).
-        workers: threads each update's two profile ratios are measured on.
+        workers: threads that compute each update's two profile ratios.
 
     Returns:
         {n_fft: gain (windows, bins)} on each refinement STFT (hop `refine_hop(n_fft)`), numpy
