@@ -15,8 +15,8 @@ true source (zero-padded by the filter length), its projection through the estim
 filter, the projection through all the references' filters, and what is left of the estimate;
 and scored with museval's v4 criteria (`criteria`: SDR, ISR, SIR and SAR as energy ratios of
 those parts). The windows (`windows`) and the silent-window rule are museval's too. museval
-itself is not imported here: its package pulls in pandas, musdb and scipy.signal, about 1.3 s
-of start-up in every scoring job. The projections are the same linear convolutions of
+itself is not imported here: its package pulls in pandas, musdb and scipy.signal, whose imports
+every scoring job would pay (README: the measurements). The projections are the same linear convolutions of
 each window's reference samples, computed by FFT for a batch of windows at once, with the
 references' transforms shared by the estimates of one call (museval convolves window by window,
 source by source, estimate by estimate): the numbers agree to rounding.

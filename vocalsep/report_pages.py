@@ -120,7 +120,7 @@ def write_metrics_page(csv_path: str | Path, path: str | Path, digits: int = 2) 
     Raises:
         InputError: the CSV is unreadable.
     """
-    import pandas as pd  # here, not at the top: the per-song listen pages do not need its 0.25 s import
+    import pandas as pd  # here, not at the top: the per-song listen pages do not need it
 
     try:
         table = pd.read_csv(csv_path)
