@@ -1,6 +1,7 @@
 """vocalsep.bsseval against museval itself: the same BSS Eval v4 numbers, block-wise correlations."""
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import museval
 import numpy as np
@@ -126,3 +127,25 @@ def test_a_signal_shorter_than_the_window_as_museval():
     for w, g in zip(want, got):
         assert g.shape == w.shape == (2, 1)
         np.testing.assert_allclose(g, w, atol=1e-8)
+
+
+def test_one_evaluator_scores_on_several_threads_at_once_with_the_serial_numbers():
+    """The match job scores the baselines on a thread beside its own: one evaluator, shared.
+
+    scipy's `lu_solve` wrapper turns the shared pivots 1-based and back in place around LAPACK's
+    getrs, so solves that overlap on one pivot array go wrong; each solve takes a copy."""
+    sr = 8000
+    vocal, acc = _pair(sr, 3.0, seed=5)
+    rng = np.random.default_rng(5)
+    estimates = [np.stack([g * vocal + 0.05 * rng.standard_normal(len(vocal)), acc + (1 - g) * vocal])
+                 for g in (0.5, 0.7, 0.9, 1.1)]
+    refs = np.stack([vocal, acc])
+    serial = [BssEvalV4(refs, sr, sr)(e) for e in estimates]
+    for _ in range(6):
+        shared = BssEvalV4(refs, sr, sr)
+        with ThreadPoolExecutor(4) as pool:
+            futures = [[pool.submit(shared, e) for e in estimates] for _ in range(3)]
+            for row in futures:
+                for want, future in zip(serial, row):
+                    for w, g in zip(want, future.result()):
+                        np.testing.assert_array_equal(g, w)

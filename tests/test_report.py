@@ -1,6 +1,7 @@
 """The per-song job's outputs and the report that gathers every branch's metrics.json."""
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,29 @@ def test_the_song_job_writes_every_output(song_dir):
     assert methods[MATCHING]["vocals"]["SDR"] != methods[MATCHING_MAGNITUDE]["vocals"]["SDR"]
     assert data["settings"]["render"] == "two_source"
     assert "not a separation quality" in data["fingerprint_loss"]["note"]
+
+
+def test_with_threads_the_baselines_run_beside_the_matching_with_the_same_numbers(song_dir, tmp_path, caplog):
+    """A whole song's job has threads: the baselines are made and scored on a thread of their own
+    (sharing the BSS Eval references with the matching's scores) and the outputs do not change."""
+    root, outputs, mix, vocal = song_dir
+    threaded = output_paths(tmp_path / "out")
+    torch.set_num_threads(2)
+    try:
+        with caplog.at_level(logging.INFO, logger="vocalsep.matching.song"):
+            separate_song(root / "mix.wav", root / "vocal.wav", threaded, "ça va", "100-window",
+                          MatchSettings(iterations=4, loss_views=(0, 9, 18)))
+    finally:
+        torch.set_num_threads(1)
+    beside = [r for r in caplog.records if r.getMessage().startswith("baselines and their scores")]
+    assert len(beside) == 1 and beside[0].threadName.startswith("baselines")
+    serial = json.loads(outputs["metrics"].read_text())["methods"]
+    methods = json.loads(threaded["metrics"].read_text())["methods"]
+    assert list(methods) == list(serial) and methods == serial
+    import soundfile as sf
+
+    for key in ("vocal", "accompaniment"):  # the matching's own threads may round differently
+        np.testing.assert_allclose(sf.read(threaded[key])[0], sf.read(outputs[key])[0], rtol=0, atol=1e-6)
 
 
 def test_the_report_has_one_row_per_song_mode_and_method(song_dir, tmp_path):

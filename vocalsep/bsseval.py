@@ -26,6 +26,7 @@ Mono signals only (one channel), which is what this pipeline scores.
 """
 
 import itertools
+import threading
 import warnings
 
 import numpy as np
@@ -123,7 +124,8 @@ class BssEvalV4:
 
     Call with estimates (nsrc, samples), estimate j being of reference j; returns
     (sdr, isr, sir, sar) in dB, each (nsrc, windows), NaN in windows where a reference or an
-    estimate is silent, as museval returns them.
+    estimate is silent, as museval returns them. One instance may score estimates on several
+    threads at once: they share the references' correlations and the factors.
 
     Args:
         references: the true sources (nsrc, samples).
@@ -149,21 +151,23 @@ class BssEvalV4:
             G[i, j, 0, 0] = ss.T
         self.G = G
         self._lu = {}
+        self._lu_lock = threading.Lock()  # estimates scored on several threads factor each matrix once
 
     def _factor(self, sources: list[int]) -> tuple[np.ndarray, tuple | None]:
         """(G, LU factors of G + eps I, or None where a pivot is exactly zero) of these sources, once."""
         key = tuple(sources)
-        if key not in self._lu:
-            L = self.L  # museval's _reshape_G, mono: block (a, b) of the matrix is G[a, b]
-            G = self.G[np.ix_(sources, sources)][:, :, 0, 0].transpose(0, 2, 1, 3)
-            G = G.reshape(len(sources) * L, len(sources) * L)
-            A = G + np.finfo(float).eps * np.eye(G.shape[0])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-                lu, piv = scipy.linalg.lu_factor(A, check_finite=False)
-            # np.linalg.solve (museval) raises LinAlgError on an exactly zero pivot: lstsq then
-            self._lu[key] = (G, None if np.any(np.diag(lu) == 0) else (lu, piv))
-        return self._lu[key]
+        with self._lu_lock:
+            if key not in self._lu:
+                L = self.L  # museval's _reshape_G, mono: block (a, b) of the matrix is G[a, b]
+                G = self.G[np.ix_(sources, sources)][:, :, 0, 0].transpose(0, 2, 1, 3)
+                G = G.reshape(len(sources) * L, len(sources) * L)
+                A = G + np.finfo(float).eps * np.eye(G.shape[0])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+                    lu, piv = scipy.linalg.lu_factor(A, check_finite=False)
+                # np.linalg.solve (museval) raises LinAlgError on an exactly zero pivot: lstsq then
+                self._lu[key] = (G, None if np.any(np.diag(lu) == 0) else (lu, piv))
+            return self._lu[key]
 
     def _filters(self, sources: list[int], correlations: np.ndarray) -> np.ndarray:
         """museval's _compute_projection_filters(G[sources], sf[sources], estimate), mono: the same
@@ -176,7 +180,10 @@ class BssEvalV4:
         D = correlations[sources]
         D = D.reshape(len(sources) * L, 1)
         if factors is not None:
-            C = scipy.linalg.lu_solve(factors, D, check_finite=False)
+            lu, piv = factors
+            # a copy of the pivots for each solve: scipy's getrs wrapper turns them 1-based and back
+            # in place around the LAPACK call, so threads solving with one array at once corrupt them
+            C = scipy.linalg.lu_solve((lu, piv.copy()), D, check_finite=False)
         else:
             C = np.linalg.lstsq(G, D, rcond=None)[0]
         return C.reshape(len(sources), 1, L, 1)

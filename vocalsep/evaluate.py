@@ -7,11 +7,14 @@ is scored by `score`, so their numbers are comparable.
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .audio import write_text
+
+if TYPE_CHECKING:
+    from .bsseval import BssEvalV4
 
 METRIC_NAMES = ("SDR", "SIR", "SAR", "SI-SDR")
 
@@ -66,14 +69,33 @@ def score(vocal_ref: np.ndarray, accomp_ref: np.ndarray, vocal_est: np.ndarray, 
     return score_methods(vocal_ref, accomp_ref, {"estimate": (vocal_est, accomp_est)}, sr)["estimate"]
 
 
+def references(vocal_ref: np.ndarray, accomp_ref: np.ndarray, sr: int) -> "BssEvalV4":
+    """BSS Eval v4 against one song's true sources, to share between calls of `score_methods`.
+
+    Args:
+        vocal_ref: the true vocal, 1-D.
+        accomp_ref: the true accompaniment, 1-D (both are cut to the shorter length).
+        sr: the sample rate in Hz (the windows and hops are 1 s).
+
+    Returns:
+        A bsseval.BssEvalV4 (safe to call from several threads at once).
+    """
+    from .bsseval import BssEvalV4
+
+    refs = [np.asarray(x, dtype=np.float64) for x in (vocal_ref, accomp_ref)]
+    n = min(len(x) for x in refs)
+    return BssEvalV4(np.stack([x[:n] for x in refs]), win=sr, hop=sr)
+
+
 def score_methods(vocal_ref: np.ndarray, accomp_ref: np.ndarray,
                   estimates: dict[str, tuple[np.ndarray, np.ndarray]]
-                  | Iterable[tuple[str, tuple[np.ndarray, np.ndarray]]], sr: int) -> dict[str, Score]:
+                  | Iterable[tuple[str, tuple[np.ndarray, np.ndarray]]], sr: int,
+                  evaluator: "BssEvalV4 | None" = None) -> dict[str, Score]:
     """Score several (vocal, accompaniment) estimates of the same references, as `score` does.
 
     The references' correlations are computed once for all of them (vocalsep.bsseval: museval's
     BSS Eval v4 with the whole-song filters fitted block by block, so a long song's memory stays
-    bounded).
+    bounded), and once for several calls that share an `evaluator`.
 
     Args:
         vocal_ref: the true vocal, 1-D.
@@ -81,15 +103,15 @@ def score_methods(vocal_ref: np.ndarray, accomp_ref: np.ndarray,
         estimates: {method: (vocal, accompaniment)}, or any iterable of (method, (vocal,
             accompaniment)) pairs, so that estimates can be made one at a time.
         sr: the sample rate in Hz.
+        evaluator: `references(vocal_ref, accomp_ref, sr)`, made by the caller to share it
+            (default: made here).
 
     Returns:
         {method: score}, each as `score` returns it.
     """
-    from .bsseval import BssEvalV4
-
+    evaluator = evaluator or references(vocal_ref, accomp_ref, sr)
     refs = [np.asarray(x, dtype=np.float64) for x in (vocal_ref, accomp_ref)]
-    n = min(len(x) for x in refs)
-    evaluator = BssEvalV4(np.stack([x[:n] for x in refs]), win=sr, hop=sr)
+    n = evaluator.refs.shape[1]
     items = estimates.items() if isinstance(estimates, dict) else estimates
     result = {}
     for method, (vocal_est, accomp_est) in items:

@@ -1,10 +1,11 @@
 """The per-song job of fingerprint matching (rule fingerprint_match): the matching, the baselines
 on the same STFT, their BSS Eval scores, the wavs and the pictures, for one paired song."""
 
-import itertools
+import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from .. import SAMPLE_RATE
 from ..audio import load_mono, write_wav
 from ..baselines import iter_baselines, render
 from ..errors import InputError
-from ..evaluate import score_methods, write_metrics
+from ..evaluate import references, score_methods, write_metrics
 from ..fingerprint.views import VIEW_NAMES
 from ..plots import loss_plot, spectrogram_plot
 from ..stft import stft
@@ -81,24 +82,39 @@ def separate_song(mix_path: str | Path, vocal_path: str | Path, outputs: Mapping
     """
     mix, vocal = load_pair(mix_path, vocal_path, sr)
     accompaniment = mix - vocal
-    t0 = time.perf_counter()
-    est, mask, history = match(mix, vocal, sr, settings, device=device, vocal_fingerprint=vocal_fingerprint)
-    seconds = time.perf_counter() - t0
-    log.info("matching: %.1f s for %.1f s of audio", seconds, len(mix) / sr)
-    write_wav(outputs["vocal"], est, sr)
-    write_wav(outputs["accompaniment"], mix - est, sr)
-    write_wav(outputs["mixture"], mix, sr)
-    write_wav(outputs["target"], vocal, sr)
-    t1 = time.perf_counter()
-    ours = [(MATCHING, (est, mix - est))]
-    if settings.render != "magnitude":  # also score the matched mask itself: what the fingerprint saw
-        ours.append((MATCHING_MAGNITUDE, _render_magnitude(mix, mask, settings)))
-    estimates = itertools.chain(ours, iter_baselines(mix, vocal, sr, settings.mask_n_fft, settings.mask_hop,
-                                                     repet_segment_seconds))
-    methods = score_methods(vocal, accompaniment, estimates, sr)
-    log.info("baselines and scores: %.1f s", time.perf_counter() - t1)
-    reduction = loss_reduction(history)
-    evaluated_on = checked_views(history)
+    evaluator = references(vocal, accompaniment, sr)
+
+    def baselines() -> dict[str, dict[str, dict[str, float]]]:
+        t = time.perf_counter()
+        scores = score_methods(vocal, accompaniment, iter_baselines(
+            mix, vocal, sr, settings.mask_n_fft, settings.mask_hop, repet_segment_seconds), sr, evaluator)
+        log.info("baselines and their scores: %.1f s", time.perf_counter() - t)
+        return scores
+
+    # With threads to spare, the baselines (numpy, mostly one core) are made and scored on a
+    # thread of their own while the matching runs: the matching alone leaves a core half idle.
+    with _beside(torch.get_num_threads() > 1) as side:
+        theirs = side.submit(baselines) if side else None
+        t0 = time.perf_counter()
+        est, mask, history = match(mix, vocal, sr, settings, device=device, vocal_fingerprint=vocal_fingerprint)
+        seconds = time.perf_counter() - t0
+        log.info("matching: %.1f s for %.1f s of audio", seconds, len(mix) / sr)
+        write_wav(outputs["vocal"], est, sr)
+        write_wav(outputs["accompaniment"], mix - est, sr)
+        write_wav(outputs["mixture"], mix, sr)
+        write_wav(outputs["target"], vocal, sr)
+        t1 = time.perf_counter()
+        ours = [(MATCHING, (est, mix - est))]
+        if settings.render != "magnitude":  # also score the matched mask itself: what the fingerprint saw
+            ours.append((MATCHING_MAGNITUDE, _render_magnitude(mix, mask, settings)))
+        methods = score_methods(vocal, accompaniment, ours, sr, evaluator)
+        log.info("matching's scores: %.1f s", time.perf_counter() - t1)
+        reduction = loss_reduction(history)
+        evaluated_on = checked_views(history)
+        loss_plot(history, VIEW_NAMES, settings.scales, outputs["loss_plot"], evaluated_on=evaluated_on,
+                  reduction=reduction)
+        _spectrograms(mix, vocal, est, mask, history, settings, outputs["spectrograms"], sr)
+        methods.update(theirs.result() if theirs else baselines())
     write_metrics(outputs["metrics"], song, mode, methods, extra={
         "method_columns": {MATCHING: {"fingerprint_loss_reduction": reduction}},
         "fingerprint_loss": {"initial": history["initial"], "final": history["final"],
@@ -108,8 +124,12 @@ def separate_song(mix_path: str | Path, vocal_path: str | Path, outputs: Mapping
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.__dict__.items()},
         "seconds": {"matching": seconds, "audio": len(mix) / sr},
     })
-    loss_plot(history, VIEW_NAMES, settings.scales, outputs["loss_plot"], evaluated_on=evaluated_on,
-              reduction=reduction)
+    return methods
+
+
+def _spectrograms(mix: np.ndarray, vocal: np.ndarray, est: np.ndarray, mask: np.ndarray, history: dict,
+                  settings: MatchSettings, path: str | Path, sr: int) -> None:
+    """The picture of the vocal's, the mix's and the estimate's spectrograms and the gain applied."""
     with torch.no_grad():
         spec = [stft(torch.from_numpy(np.asarray(x, dtype=np.float32)), settings.mask_n_fft,
                      settings.mask_hop).numpy() for x in (vocal, mix, est)]
@@ -120,8 +140,17 @@ def separate_song(mix_path: str | Path, vocal_path: str | Path, outputs: Mapping
     else:
         gain = render_gain(mask, settings.render, history["accompaniment_mask"])
         title = f"Gain applied (fingerprint matching, {settings.render})"
-    spectrogram_plot(*spec, gain, sr, settings.mask_hop, outputs["spectrograms"], mask_title=title)
-    return methods
+    spectrogram_plot(*spec, gain, sr, settings.mask_hop, path, mask_title=title)
+
+
+@contextlib.contextmanager
+def _beside(wanted: bool) -> Iterator[ThreadPoolExecutor | None]:
+    """One thread for work beside the caller's, when wanted (else None)."""
+    if not wanted:
+        yield None
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="baselines") as pool:
+        yield pool
 
 
 def _render_magnitude(mix: np.ndarray, mask: np.ndarray, settings: MatchSettings) -> tuple[np.ndarray, np.ndarray]:
