@@ -21,6 +21,8 @@ from vocalsep.matching.adam import CosineAdam
 from vocalsep.matching.history import loss_reduction
 from vocalsep.matching.loss import FingerprintLoss, reference_metrics
 from vocalsep.matching.optimise import chunks, match, optimise_mask
+from vocalsep.matching.plan import ViewPlan
+from vocalsep.matching.polish import polish
 from vocalsep.matching.profiles import match_profiles, signal_profiles, view0_profiles
 from vocalsep.matching.refine import power_ratio, refine, refine_hop, render_refined
 from vocalsep.matching.render import render_gain
@@ -323,7 +325,7 @@ def test_the_vocal_is_rendered_with_the_wiener_filter_of_both_matched_masks_unle
 
 def test_stage_3_refits_the_rendered_outputs_on_each_stft_and_averages_their_renders():
     mix, vocal = pair(1.5, seed=6)
-    base = MatchSettings(profile_iterations=4, iterations=0, refine_sizes=(), refine_updates=())
+    base = MatchSettings(profile_iterations=4, iterations=0, refine_sizes=(), refine_updates=(), polish_steps=0)
     settings = dataclasses.replace(base, refine_sizes=(2048, 4096), refine_updates=(1, 2))
     assert MatchSettings().refine_sizes == (2048, 4096) and MatchSettings().refine_updates == (1, 2)
     est0, mask0, hist0 = match(mix, vocal, SR, base)
@@ -360,6 +362,35 @@ def test_stage_3_refits_the_rendered_outputs_on_each_stft_and_averages_their_ren
     off = MatchSettings.from_config({"refine_sizes": [], "refine_updates": []})
     assert off.refine_sizes == () and match(mix, vocal, SR, dataclasses.replace(off, render="wiener",
                                             profile_iterations=2, iterations=0))[2]["refined"] is None
+
+
+def test_stage_4_polishes_stage_3s_gains_on_the_fingerprint_loss_of_their_mean_render():
+    mix, vocal = pair(1.5, seed=6)
+    off = MatchSettings(profile_iterations=4, iterations=0, polish_steps=0)
+    settings = dataclasses.replace(off, polish_steps=3)
+    assert MatchSettings().polish_steps == 3 and MatchSettings().polish_views == (0, 1, 5, 6, 7)
+    assert set(settings.polish_views) <= set(ViewPlan(settings).needed) and ViewPlan(off).polish == []
+    assert ViewPlan(dataclasses.replace(settings, render="wiener")).polish == []
+    est0, mask0, hist0 = match(mix, vocal, SR, off)
+    est, mask, hist = match(mix, vocal, SR, settings)
+    np.testing.assert_array_equal(mask, mask0)  # stages 1 to 3 as they were
+    mix_t = torch.from_numpy(mix)
+    np.testing.assert_allclose(est, render_refined(mix_t, hist["refined"]).numpy(), atol=1e-6)
+    for n, gain in hist["refined"].items():  # the same grids, in [0, 1], moved
+        assert gain.shape == hist0["refined"][n].shape and gain.min() >= 0 and gain.max() <= 1
+        assert np.abs(gain - hist0["refined"][n]).max() > 0.05
+    # one chunk: the same gains as polish() on stage 3's, and a lower loss on the polished views
+    loss_fn = FingerprintLoss(torch.from_numpy(vocal), SR, settings, settings.polish_views)
+    gains = polish(mix_t, hist0["refined"], loss_fn, settings)
+    for n in gains:  # (Adam's first step is the gradient's sign: where it is ~0, rounding picks the side)
+        assert np.abs(gains[n] - hist["refined"][n]).mean() < 1e-3
+    np.testing.assert_allclose(render_refined(mix_t, gains).numpy(), est, atol=2e-3 * np.abs(est).max())
+    with torch.no_grad():
+        after, before = (float(loss_fn(torch.from_numpy(e))[0]) for e in (est, est0))
+    assert after < before
+    assert polish(mix_t, hist0["refined"], loss_fn, off) is hist0["refined"]
+    assert MatchSettings.from_config({"polish_views": [0, 7]}).polish_views == (0, 7)
+
 
 def test_the_written_out_adam_follows_torch_optim_step_for_step():
     """CosineAdam is torch.optim.Adam with CosineAnnealingLR (to 5 % of the rate), on the same

@@ -6,7 +6,8 @@ loss (loss.FingerprintLoss: autograd through every view's metrics at every scale
 recordings it lowers the loss but barely moves the SDR, whatever the number of steps, so the
 default is a short refinement (3 steps). Stage 3 (refine.refine, `refine_sizes`, render
 "two_source" only) refits the rendered vocal and accompaniment to both sources' profiles on one
-or more STFTs and renders the vocal as the mean of those.
+or more STFTs and renders the vocal as the mean of those; stage 4 (polish.polish, `polish_steps`)
+takes Adam steps on those gains, through that mean render, on the fingerprint loss.
 
 The stages use only fingerprints (the vocal's; and the accompaniment's 400-point profiles),
 never the sources' STFTs on the mask's grid: the oracle masks, which use those, are what the
@@ -33,6 +34,7 @@ from . import history as histories
 from .adam import CosineAdam
 from .loss import FingerprintLoss, ReferenceMetrics, reference_metrics, to_device
 from .plan import ViewPlan
+from .polish import polish
 from .profiles import match_profiles, signal_profiles, view0_profiles
 from .refine import refine, refine_hop, render_refined
 from .render import render_gain
@@ -116,6 +118,8 @@ def optimise_mask(mix: torch.Tensor, vocal: torch.Tensor | None, sr: int, settin
     if acc_mask is not None and settings.refine_sizes:  # stage 3: the rendered outputs refitted
         refined = refine(mix, render_gain(mask, "two_source", acc_mask), vocal_targets, other, sr, settings,
                          workers)
+        if plan.polish:  # stage 4: the gains' mean render polished on the fingerprint loss
+            refined = polish(mix, refined, FingerprintLoss(reference, sr, settings, plan.polish), settings, workers)
     for step, (full_total, full_views) in monitored.items():  # full evaluations replace the step's
         totals[step], per_views[step] = float(full_total), full_views.cpu().numpy()
     history = {

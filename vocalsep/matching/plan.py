@@ -5,7 +5,8 @@ default each Adam step evaluates view 0 and one other view drawn at random (an u
 of the same weighted loss, see loss.FingerprintLoss). The losses at both ends (of the constant
 starting mask and of the result), which the loss reduction compares, are evaluated on the same
 views: view 0 and `check_views` others drawn once (the same in every chunk of a song); every
-`monitor_every` steps, when set, all the views are.
+`monitor_every` steps, when set, all the views are. Stage 4 (polish.py), when it runs, evaluates
+`polish_views` at each of its steps.
 """
 
 import numpy as np
@@ -17,8 +18,8 @@ class ViewPlan:
     """Which views each evaluation of one chunk's optimisation uses, drawn up front from the seed.
 
     The plan is the same for every chunk of a song. Attributes: `check`, the views of the losses
-    at both ends; `steps`, each Adam step's views; `needed`, the views whose reference metrics
-    are read (view 0 always, for stage 1).
+    at both ends; `steps`, each Adam step's views; `polish`, stage 4's views (empty when it does
+    not run); `needed`, the views whose reference metrics are read (view 0 always, for stage 1).
 
     Args:
         settings: the matching settings (seed, loss views, views per step, check views,
@@ -30,7 +31,9 @@ class ViewPlan:
         self.check = draw_views(settings, rng, settings.check_views)
         self.steps = [draw_views(settings, rng, settings.views_per_step or None) for _ in range(settings.iterations)]
         used = set(settings.loss_views) if settings.monitor_every else set(self.check).union(*self.steps)
-        self.needed = sorted(used | {0})
+        polished = settings.render == "two_source" and settings.refine_sizes and settings.polish_steps > 0
+        self.polish = sorted(set(settings.polish_views)) if polished else []
+        self.needed = sorted(used | {0} | set(self.polish))
 
 
 def draw_views(settings: MatchSettings, rng: np.random.Generator, count: int | None) -> list[int]:

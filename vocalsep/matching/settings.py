@@ -34,6 +34,9 @@ class MatchSettings:
     render: str = "two_source"   # the vocal's gain: see render.render_gain ("two_source", "wiener", "magnitude")
     refine_sizes: tuple = (2048, 4096)  # stage 3 (refine.py; render "two_source" only, else skipped): the STFTs the
     refine_updates: tuple = (1, 2)      # rendered outputs are refitted on, and the updates on each; () turns it off
+    polish_steps: int = 3               # stage 4 (polish.py; after stage 3 only): Adam steps on stage 3's gains
+    polish_learning_rate: float = 0.45  # through their mean render (0 steps: off), at this first rate (cosine-decayed),
+    polish_views: tuple = (0, 1, 5, 6, 7)  # on the fingerprint loss of these views (view 0 weighed as in stage 2)
     chunk_seconds: float = 30.0
     context_seconds: float = 0.5
     seed: int = 0
@@ -62,8 +65,9 @@ class MatchSettings:
         for key in ("refine_sizes", "refine_updates"):
             if key in values:
                 values[key] = tuple(int(v) for v in values[key] or ())
-        if "loss_views" in values:
-            values["loss_views"] = tuple(int(v) for v in values["loss_views"])
+        for key in ("loss_views", "polish_views"):
+            if key in values:
+                values[key] = tuple(int(v) for v in values[key])
         if "group_weights" in values:
             values["group_weights"] = {**cls().group_weights, **values["group_weights"]}
         if values.get("render", "two_source") not in RENDERS:
