@@ -6,8 +6,8 @@ has only the shape the refits inherit, and none of the views other than view 0 i
 takes `polish_steps` Adam steps on the logits of every refinement STFT's gain at once, on the
 fingerprint loss (loss.FingerprintLoss over `polish_views`, view 0 weighed as in stage 2) of the
 vocal as it is rendered, the mean of istft(gain X) over those STFTs: the gradient reaches every
-bin on its own, and besides view 0 the default views (horizontal lines, blob, harmonic stack,
-high-pass) respond to structure narrower than a profile point. README's table gives the choices.
+bin on its own, and besides view 0 the default views (horizontal lines, high-pass) respond to
+structure narrower than a profile point. README's table gives the choices.
 
 Like the other stages it reads only the vocal's fingerprint and the mix.
 """

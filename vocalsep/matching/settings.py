@@ -36,7 +36,7 @@ class MatchSettings:
     refine_updates: tuple = (1, 2)      # rendered outputs are refitted on, and the updates on each; () turns it off
     polish_steps: int = 3               # stage 4 (polish.py; after stage 3 only): Adam steps on stage 3's gains
     polish_learning_rate: float = 0.45  # through their mean render (0 steps: off), at this first rate (cosine-decayed),
-    polish_views: tuple = (0, 1, 5, 6, 7)  # on the fingerprint loss of these views (view 0 weighed as in stage 2)
+    polish_views: tuple = (0, 1, 7)     # on the fingerprint loss of these views (view 0 weighed as in stage 2)
     chunk_seconds: float = 30.0
     context_seconds: float = 0.5
     seed: int = 0
