@@ -61,7 +61,8 @@ def separate_song(mix_path: str | Path, vocal_path: str | Path, outputs: Mapping
     """Run matching and the baselines on one pair, score them and write every output.
 
     Writes the extracted vocal and accompaniment, the mix and target wavs, metrics.json, the
-    loss plot and the spectrograms.
+    loss plot and the spectrograms. With more than one torch thread, the baselines are made and
+    scored on a thread of their own while the matching runs (the same numbers as on one).
 
     Args:
         mix_path: the prepared mix.
