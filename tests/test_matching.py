@@ -322,7 +322,6 @@ def test_the_vocal_is_rendered_with_the_wiener_filter_of_both_matched_masks_unle
         MatchSettings.from_config({"render": "power"})
 
 
-
 def test_stage_3_refits_the_rendered_outputs_on_each_stft_and_averages_their_renders():
     mix, vocal = pair(1.5, seed=6)
     base = MatchSettings(profile_iterations=4, iterations=0, refine_sizes=(), refine_updates=(), polish_steps=0)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from ..parallel import SERIAL, Workers
-from ..stft import istft, stft
+from ..stft import stft
 from .adam import CosineAdam
-from .refine import refine_hop
+from .refine import mean_render, refine_hop
 
 if TYPE_CHECKING:
     from .loss import FingerprintLoss
@@ -52,15 +52,12 @@ def polish(mix: torch.Tensor, gains: dict[int, np.ndarray], loss_fn: Fingerprint
               .requires_grad_(True) for n, g in gains.items()}
     optimisers = {n: CosineAdam(lg, settings.polish_learning_rate, settings.polish_steps) for n, lg in logits.items()}
 
-    def render():
-        return sum(istft(torch.sigmoid(logits[n]) * X, n, refine_hop(n), n_samples)
-                   for n, X in spectra.items()) / len(spectra)
-
     views = list(settings.polish_views)
     for _ in range(settings.polish_steps):
         for lg in logits.values():
             lg.grad = None
-        loss_fn(render(), views, backward=True, workers=workers)
+        render = mean_render(spectra, {n: torch.sigmoid(lg) for n, lg in logits.items()}, n_samples)
+        loss_fn(render, views, backward=True, workers=workers)
         for opt in optimisers.values():
             opt.step()
     return {n: torch.sigmoid(lg).detach().cpu().numpy().astype(np.float32) for n, lg in logits.items()}

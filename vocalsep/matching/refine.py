@@ -162,6 +162,20 @@ def refine(mix: torch.Tensor, gain: np.ndarray, vocal_targets: dict[int, torch.T
     return gains
 
 
+def mean_render(spectra: dict[int, torch.Tensor], gains: dict[int, torch.Tensor], n_samples: int) -> torch.Tensor:
+    """The mean of istft(gain X) over several STFTs of the mix (differentiable in the gains).
+
+    Args:
+        spectra: {n_fft: the mix's STFT X of that n_fft (hop `refine_hop(n_fft)`)}.
+        gains: {n_fft: gain (windows, bins)} on the same STFTs, as tensors.
+        n_samples: the length of the renders in samples.
+
+    Returns:
+        The vocal's estimate, a 1-D tensor of n_samples.
+    """
+    return sum(istft(gains[n] * X, n, refine_hop(n), n_samples) for n, X in spectra.items()) / len(spectra)
+
+
 def render_refined(mix: torch.Tensor, gains: dict[int, np.ndarray]) -> torch.Tensor:
     """The vocal rendered from stage 3's gains: the mean of istft(gain X) over their STFTs.
 
@@ -173,6 +187,6 @@ def render_refined(mix: torch.Tensor, gains: dict[int, np.ndarray]) -> torch.Ten
         The vocal's estimate, a 1-D tensor as long as the mix.
     """
     with torch.no_grad():
-        renders = [istft(torch.as_tensor(g, device=mix.device) * stft(mix, n, refine_hop(n)), n, refine_hop(n),
-                         mix.shape[-1]) for n, g in gains.items()]
-    return sum(renders) / len(renders)
+        spectra = {n: stft(mix, n, refine_hop(n)) for n in gains}
+        return mean_render(spectra, {n: torch.as_tensor(g, device=mix.device) for n, g in gains.items()},
+                           mix.shape[-1])
